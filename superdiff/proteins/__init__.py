@@ -1,0 +1,1 @@
+"""Protein backbones: structure IO, built-in Cα experts, and design evaluation."""
