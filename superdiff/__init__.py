@@ -1,1 +1,25 @@
-"""superdiff."""
+"""superdiff: compose pre-trained diffusion models at inference time (SuperDiff, Skreta et al. 2025).
+
+The public API: schedules, operators, :func:`sample` and its :class:`SampleResult`.
+"""
+
+from superdiff.operators import And, Average, Operator, Or, Single
+from superdiff.sampler import SampleResult, sample
+from superdiff.schedules import CosineVPSchedule, Schedule, VPSchedule
+from superdiff.spaces import CentredCoordinates, Euclidean
+
+__all__ = [
+    "And",
+    "Average",
+    "CentredCoordinates",
+    "CosineVPSchedule",
+    "Euclidean",
+    "Operator",
+    "Or",
+    "SampleResult",
+    "Schedule",
+    "Single",
+    "VPSchedule",
+    "sample",
+]
+__version__ = "0.1.0"

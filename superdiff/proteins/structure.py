@@ -138,13 +138,16 @@ def ca_pdb_text(ca: np.ndarray, sequence: str | None = None, chain_id: str = "A"
     for i, (x, y, z) in enumerate(ca):
         res = one_to_three.get(sequence[i], "UNK") if sequence else "GLY"
         lines.append(
-            f"ATOM  {i + 1:5d}  CA  {res:3s} {chain_id:1s}{i + 1:4d}    {x:8.3f}{y:8.3f}{z:8.3f}  1.00  0.00           C"
+            f"ATOM  {i + 1:5d}  CA  {res:3s} {chain_id:1s}{i + 1:4d}    {x:8.3f}{y:8.3f}{z:8.3f}"
+            "  1.00  0.00           C"
         )
     lines += [f"TER   {len(ca) + 1:5d}      {res:3s} {chain_id:1s}{len(ca):4d}", "END", ""]
     return "\n".join(lines)
 
 
-def write_ca_pdb(path: str | os.PathLike, ca: np.ndarray, sequence: str | None = None, chain_id: str = "A") -> None:
+def write_ca_pdb(
+    path: str | os.PathLike, ca: np.ndarray, sequence: str | None = None, chain_id: str = "A"
+) -> None:
     """Write a Cα-only PDB atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(ca_pdb_text(ca, sequence, chain_id))

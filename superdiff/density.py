@@ -1,0 +1,107 @@
+r"""Log-density increments along a reverse-time trajectory (SCIENCE.md section 2).
+
+All functions take flattened tensors: ``dx [B, D]`` (the realised step, noise included), scores
+``S [B, M, D]`` (one row per model, at the left point), forward drift ``f [B, D]``, and return float64
+increments ``[B, M]`` in nats. ``dtau`` is the positive reverse-time step.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+
+def _dot(a: Tensor, b: Tensor) -> Tensor:
+    return (a.double() * b.double()).sum(-1)
+
+
+def ito_increment(dx: Tensor, scores: Tensor, f: Tensor, g2: float, div_f: float, dtau: float) -> Tensor:
+    r"""Itô density estimator (the paper's Theorem 1).
+
+    .. math:: d\log q^i = \langle dx, s_i\rangle + (\nabla\cdot f + \langle f, s_i\rangle - \tfrac12 g^2 |s_i|^2)\,d\tau
+
+    Exact in expectation for any drift as long as the injected noise is ``g dW``.
+    """
+    s = scores.double()
+    return _dot(dx[:, None], s) + (div_f + _dot(f[:, None], s) - 0.5 * g2 * s.pow(2).sum(-1)) * dtau
+
+
+def kernel_ratio_increment(
+    dx: Tensor,
+    scores: Tensor,
+    f: Tensor,
+    f_next: Tensor,
+    g2: float,
+    g2_next: float,
+    dtau: float,
+    dim: int,
+) -> Tensor:
+    r"""Kernel-ratio estimator: ``log K_rev(x'|x) - log K_fwd(x|x')`` for the realised step ``x -> x' = x + dx``.
+
+    ``K_rev`` is model i's Euler reverse kernel ``N(x + (-f + g² s_i) dτ, g² dτ)`` at the current time;
+    ``K_fwd`` the forward Euler kernel ``N(x' + f(x') dτ, g'² dτ)`` from the next (less noisy) time.
+    ``f_next``/``g2_next`` are the forward drift at ``x'`` and ``g²`` at the next time; ``dim`` the number of
+    diffusing coordinates.
+    """
+    dx64 = dx.double()[:, None]
+    s = scores.double()
+    mean_rev = (-f.double()[:, None] + g2 * s) * dtau
+    log_rev = -(dx64 - mean_rev).pow(2).sum(-1) / (2 * g2 * dtau) - 0.5 * dim * math.log(2 * math.pi * g2 * dtau)
+    back = -dx.double() - f_next.double() * dtau
+    log_fwd = -back.pow(2).sum(-1) / (2 * g2_next * dtau) - 0.5 * dim * math.log(2 * math.pi * g2_next * dtau)
+    return log_rev - log_fwd[:, None]
+
+
+def laplacian_correction(laplacian: Tensor, g2: float, dtau: float, noise_scale: float) -> Tensor:
+    r"""Extra term for a noise scale ``η ≠ 1``: ``½ (η² − 1) g² Δ log q^i dτ``.
+
+    With ``η = 0`` (probability-flow ODE) this is the Hutchinson/ODE estimator's ``−½ g² Δ log q dτ``.
+    ``laplacian``: ``[B, M]`` (exact or a Hutchinson estimate).
+    """
+    return 0.5 * (noise_scale**2 - 1.0) * g2 * laplacian.double() * dtau
+
+
+def hutchinson_laplacian(x: Tensor, scores: Tensor, probes: Tensor) -> Tensor:
+    r"""Unbiased estimate of ``Δ log q^i = tr(∂s_i/∂x)`` as ``mean_k z_kᵀ (∂s_i/∂x) z_k``.
+
+    Args:
+        x: the input the scores were computed from, with ``requires_grad``; ``[B, *shape]``.
+        scores: ``[B, M, D]`` computed from ``x`` with the graph kept.
+        probes: Rademacher or Gaussian probes ``[B, K, D]``.
+
+    Returns:
+        float64 ``[B, M]``. One vector-Jacobian product per model and probe.
+    """
+    b, m, _ = scores.shape
+    out = torch.zeros(b, m, dtype=torch.float64, device=scores.device)
+    for i in range(m):
+        for k in range(probes.shape[1]):
+            z = probes[:, k]
+            (vjp,) = torch.autograd.grad((scores[:, i] * z).sum(), x, retain_graph=True)
+            out[:, i] += _dot(vjp.flatten(1), z)
+    return out / probes.shape[1]
+
+
+def quadratic_forms(x: Tensor, scores: Tensor, directions: Tensor) -> Tensor:
+    r"""``u_kᵀ (∂s_i/∂x) u_k`` for each model ``i`` and direction ``k``.
+
+    Args:
+        x: input with ``requires_grad``; ``[B, *shape]``.
+        scores: ``[B, M, D]`` computed from ``x``.
+        directions: ``[B, K, D]``.
+
+    Returns:
+        float64 ``[B, M, K]``.
+    """
+    b, m, _ = scores.shape
+    k_dirs = directions.shape[1]
+    out = torch.zeros(b, m, k_dirs, dtype=torch.float64, device=scores.device)
+    for i in range(m):
+        for k in range(k_dirs):
+            u = directions[:, k].to(scores.dtype)
+            (vjp,) = torch.autograd.grad((scores[:, i] * u).sum(), x, retain_graph=True, allow_unused=True)
+            if vjp is not None:
+                out[:, i, k] = _dot(vjp.flatten(1), u)
+    return out

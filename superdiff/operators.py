@@ -1,0 +1,322 @@
+r"""Composition operators: how the M models' scores are weighted at each step (SCIENCE.md sections 3-4).
+
+An operator turns one step's :class:`StepContext` (scores, current log densities, the noise already drawn
+for this step) into a :class:`Combination`: the combined score ``u = Σ_i κ_i s_i`` used in the drift
+``dx = (−f + λ g² u) dτ + noise`` (``λ = (1 + η²)/2``, 1 for the SDE, ½ for the ODE), the noise actually
+injected, and the weights ``κ`` (``Σ κ = 1``) for the record.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """Everything an operator may use for one reverse step (flattened, ``D`` coordinates).
+
+    Attributes:
+        scores: ``[B, M, D]`` each model's score at the current point.
+        log_q: ``[B, M]`` float64 running log-density estimates at the current point (nats).
+        noise: ``[B, D]`` the noise drawn for this step, ``η g sqrt(dτ) z`` (already in the model's space).
+        g2: ``g_t²`` at the current time.
+        dtau: the reverse-time step (> 0).
+        drift_scale: ``λ`` in ``dx = (−f + λ g² u) dτ + noise``.
+        noise_scale: ``η``.
+        log_q_extra: ``[B, M]`` float64 terms of ``d log q^i`` known before the step beyond the Itô terms
+            (the ``η ≠ 1`` Laplacian correction), or None.
+        quadratic_forms: ``directions [B, K, D] -> [B, M, K]`` giving ``u_kᵀ ∂s_i/∂x u_k``; None when the
+            models are not differentiable.
+    """
+
+    scores: Tensor
+    log_q: Tensor
+    noise: Tensor
+    g2: float
+    dtau: float
+    drift_scale: float
+    noise_scale: float
+    log_q_extra: Tensor | None = None
+    quadratic_forms: Callable[[Tensor], Tensor] | None = None
+
+
+@dataclass(frozen=True)
+class Combination:
+    """An operator's answer for one step.
+
+    Attributes:
+        score: ``[B, D]`` combined score ``u`` (model dtype).
+        noise: ``[B, D]`` noise to inject.
+        kappa: ``[B, M]`` float64 weights with ``Σ κ = 1`` such that the step equals
+            ``(−f + λ g² Σ κ_i s_i) dτ + ξ`` with the drawn noise ``ξ``.
+        log_q_correction: ``[B, M]`` float64 terms to add to each model's log-density increment, or None.
+        residual: ``[B]`` float64 AND constraint residual in nats for this step, or None.
+    """
+
+    score: Tensor
+    noise: Tensor
+    kappa: Tensor
+    log_q_correction: Tensor | None = None
+    residual: Tensor | None = None
+
+
+class Operator(ABC):
+    """Base class: validates the model count once, then combines scores every step."""
+
+    min_models = 1
+
+    def validate(self, num_models: int) -> None:
+        """Raise ValueError if this operator cannot combine ``num_models`` models."""
+        if num_models < self.min_models:
+            raise ValueError(f"{self!r} needs at least {self.min_models} models, got {num_models}")
+
+    def needs_derivatives(self) -> bool:
+        """Whether :meth:`combine` uses ``ctx.quadratic_forms`` (the sampler then keeps the autograd graph)."""
+        return False
+
+    @abstractmethod
+    def combine(self, ctx: StepContext) -> Combination:
+        """Weights and noise for one step."""
+
+    def settings(self) -> dict:
+        """JSON-serialisable description, for provenance."""
+        return {"operator": type(self).__name__, **{k: v for k, v in vars(self).items() if not k.startswith("_")}}
+
+
+def _fixed_combination(ctx: StepContext, kappa: Tensor) -> Combination:
+    b, m, _ = ctx.scores.shape
+    kappa = kappa.to(ctx.scores.device, torch.float64).expand(b, m)
+    score = torch.einsum("bm,bmd->bd", kappa.to(ctx.scores.dtype), ctx.scores)
+    return Combination(score=score, noise=ctx.noise, kappa=kappa)
+
+
+class Single(Operator):
+    """Sample from one model alone (``κ = e_index``); the other models' densities are still tracked."""
+
+    def __init__(self, index: int = 0):
+        self.index = int(index)
+
+    def validate(self, num_models: int) -> None:
+        if not 0 <= self.index < num_models:
+            raise ValueError(f"Single(index={self.index}) is out of range for {num_models} models")
+
+    def combine(self, ctx: StepContext) -> Combination:
+        kappa = torch.zeros(ctx.scores.shape[1], dtype=torch.float64)
+        kappa[self.index] = 1.0
+        return _fixed_combination(ctx, kappa)
+
+    def __repr__(self) -> str:
+        return f"Single(index={self.index})"
+
+
+class Average(Operator):
+    """Fixed weights ``κ = weights / Σ weights`` (uniform by default): the "average of scores" baseline."""
+
+    def __init__(self, weights: Sequence[float] | None = None):
+        self.weights = None if weights is None else [float(w) for w in weights]
+
+    def validate(self, num_models: int) -> None:
+        if self.weights is None:
+            return
+        if len(self.weights) != num_models:
+            raise ValueError(f"Average weights has length {len(self.weights)}, expected one per model ({num_models})")
+        if sum(self.weights) <= 0:
+            raise ValueError(f"Average weights must have a positive sum, got {self.weights}")
+
+    def combine(self, ctx: StepContext) -> Combination:
+        m = ctx.scores.shape[1]
+        w = torch.ones(m, dtype=torch.float64) if self.weights is None else torch.tensor(self.weights).double()
+        return _fixed_combination(ctx, w / w.sum())
+
+    def __repr__(self) -> str:
+        return f"Average(weights={self.weights})"
+
+
+def _per_model_bias(bias: float | Sequence[float] | None, num_models: int, name: str, scalar_means_first=True):
+    """Expand a bias to one value per model; a scalar means ``(bias, 0)`` for two models."""
+    if bias is None:
+        return torch.zeros(num_models, dtype=torch.float64)
+    if isinstance(bias, (int, float)):
+        if num_models == 2 and scalar_means_first:
+            return torch.tensor([float(bias), 0.0], dtype=torch.float64)
+        if float(bias) == 0.0:
+            return torch.zeros(num_models, dtype=torch.float64)
+        raise ValueError(
+            f"{name} bias is the scalar {bias} but there are {num_models} models: give one value per model"
+        )
+    values = [float(b) for b in bias]
+    if len(values) != num_models:
+        raise ValueError(f"{name} bias has length {len(values)}, expected one value per model ({num_models})")
+    return torch.tensor(values, dtype=torch.float64)
+
+
+def or_weights(log_q: Tensor, temperature: float, bias: Tensor) -> Tensor:
+    r"""``κ = softmax_i(T log q^i + ℓ_i)`` (the bias stays outside the temperature); ``[B, M]``."""
+    return torch.softmax(temperature * log_q + bias.to(log_q), dim=-1)
+
+
+class Or(Operator):
+    r"""Sample the mixture ``Σ_i ω_i q^i``: ``κ = softmax(T log q + ℓ)``.
+
+    ``T = 1`` with ``bias = log ω`` is exact mixture sampling; ``T → ∞`` hard assignment; ``T → 0`` uniform.
+    """
+
+    min_models = 2
+
+    def __init__(self, temperature: float = 1.0, bias: Sequence[float] | None = None):
+        if not temperature >= 0:
+            raise ValueError(f"Or temperature must be >= 0, got {temperature}")
+        self.temperature = float(temperature)
+        self.bias = None if bias is None else [float(b) for b in bias]
+
+    def validate(self, num_models: int) -> None:
+        super().validate(num_models)
+        self._bias = _per_model_bias(self.bias, num_models, "Or", scalar_means_first=False)
+
+    def combine(self, ctx: StepContext) -> Combination:
+        kappa = or_weights(ctx.log_q, self.temperature, self._bias)
+        score = torch.einsum("bm,bmd->bd", kappa.to(ctx.scores.dtype), ctx.scores)
+        return Combination(score=score, noise=ctx.noise, kappa=kappa)
+
+    def __repr__(self) -> str:
+        return f"Or(temperature={self.temperature}, bias={self.bias})"
+
+
+def and_kappa_solve(scores: Tensor, b: Tensor, g2_dtau: float, bias: Tensor) -> Tensor:
+    r"""Generic AND weights from the M x M linear system of SCIENCE.md section 4 (least squares).
+
+    Rows ``i < M``: ``g² dτ (G_i − G_M) κ = (ℓ_i − ℓ_M) − (b_i − b_M)`` with ``G_ij = ⟨s_i, s_j⟩``;
+    last row ``Σ κ = 1``. ``b_i`` holds every term of ``d log q^i`` except ``g² dτ (Gκ)_i``.
+
+    Args:
+        scores: ``[B, M, D]``; b: ``[B, M]``; bias: ``[M]`` or ``[B, M]``.
+
+    Returns:
+        float64 ``[B, M]``.
+    """
+    s = scores.double()
+    gram = s @ s.transpose(1, 2)
+    bias = bias.to(s).expand(b.shape)
+    rows = g2_dtau * (gram[:, :-1] - gram[:, -1:])
+    rhs = (bias[:, :-1] - bias[:, -1:]) - (b[:, :-1] - b[:, -1:])
+    ones = torch.ones_like(gram[:, :1])
+    system = torch.cat([rows, ones], dim=1)
+    target = torch.cat([rhs, torch.ones_like(rhs[:, :1])], dim=1)
+    return torch.linalg.lstsq(system, target[..., None]).solution[..., 0]
+
+
+def and_kappa_two_models(s1: Tensor, s2: Tensor, noise: Tensor, g2_dtau: float, bias: float | Tensor = 0.0) -> Tensor:
+    r"""Closed form for two models: ``κ_1 = ½ + (ℓ − ⟨ξ, δ⟩) / (g² dτ |δ|²)``, ``δ = s_1 − s_2``; ``[B]``."""
+    delta = (s1 - s2).double()
+    return 0.5 + (bias - (noise.double() * delta).sum(-1)) / (g2_dtau * delta.pow(2).sum(-1))
+
+
+@dataclass(frozen=True)
+class _AndGeometry:
+    """The span of score differences ``δ_i = s_i − s_M`` (``i < M``) for one step."""
+
+    delta: Tensor  # [B, M-1, D] float64
+    gram_pinv: Tensor  # [B, M-1, M-1] pseudo-inverse of δ δᵀ on the well-conditioned directions
+    basis: Tensor  # [B, M-1, D] orthonormal basis of the span (zero rows for dropped directions)
+    gram: Tensor  # [B, M-1, M-1]
+
+
+def _and_geometry(scores: Tensor, tol: float) -> _AndGeometry:
+    s = scores.double()
+    delta = s[:, :-1] - s[:, -1:]
+    gram = delta @ delta.transpose(1, 2)
+    floor = tol * s.pow(2).sum(-1).mean(-1).clamp_min(1e-300)  # [B]: "models agree" below this
+    if delta.shape[1] == 1:  # two models: no eigendecomposition needed
+        norm2 = gram[:, 0, 0]
+        keep = norm2 > floor
+        inv = torch.where(keep, 1.0 / norm2.clamp_min(1e-300), torch.zeros_like(norm2))
+        basis = delta * torch.where(keep, inv.sqrt(), torch.zeros_like(inv))[:, None, None]
+        return _AndGeometry(delta, inv[:, None, None], basis, gram)
+    evals, evecs = torch.linalg.eigh(gram)
+    keep = evals > floor[:, None]
+    inv = torch.where(keep, 1.0 / evals.clamp_min(1e-300), torch.zeros_like(evals))
+    gram_pinv = evecs @ torch.diag_embed(inv) @ evecs.transpose(1, 2)
+    basis = (evecs * inv.sqrt()[:, None, :]).transpose(1, 2) @ delta
+    return _AndGeometry(delta, gram_pinv, basis, gram)
+
+
+class And(Operator):
+    r"""Sample where all models' densities are equal (SuperDiff AND), in projection form.
+
+    Each step keeps ``d log q^i − d log q^M = ℓ_i − ℓ_M`` exactly (for the Itô estimate): the drift uses the
+    affine combination ``u = Σ κ_i s_i`` whose inner products with ``δ_i = s_i − s_M`` are pinned by the
+    constraint, and the noise along ``span{δ_i}`` is removed (it would otherwise change the log ratios).
+
+    Args:
+        bias: per-step log-ratio bias ``ℓ`` in nats: a scalar for two models (``log q^1 − log q^2`` grows by
+            ``ℓ`` per step) or one value per model.
+        curvature_correction: add ``−½ η² g² dτ Σ_k q_kᵀ ∇² log q^i q_k`` (the diffusion lost along the removed
+            directions ``q_k``) to each model's estimate and to the constraint. Needs differentiable models
+            (one vector-Jacobian product per model and direction per step). The reference code omits it;
+            without it the true log ratio drifts when the models' Hessians differ.
+        degenerate_tol: directions of ``span{δ}`` with squared norm below ``tol · mean |s_i|²`` are treated as
+            "models agree": no constraint, no projection (κ falls back to uniform along them).
+    """
+
+    min_models = 2
+
+    def __init__(self, bias: float | Sequence[float] = 0.0, curvature_correction: bool = True,
+                 degenerate_tol: float = 1e-10):
+        self.bias = float(bias) if isinstance(bias, (int, float)) else [float(b) for b in bias]
+        self.curvature_correction = bool(curvature_correction)
+        self.degenerate_tol = float(degenerate_tol)
+
+    def validate(self, num_models: int) -> None:
+        super().validate(num_models)
+        self._bias = _per_model_bias(self.bias, num_models, "And")
+
+    def needs_derivatives(self) -> bool:
+        return self.curvature_correction
+
+    def combine(self, ctx: StepContext) -> Combination:
+        s = ctx.scores.double()
+        b, m, _ = s.shape
+        geo = _and_geometry(ctx.scores, self.degenerate_tol)
+        lam_g2_dt = ctx.drift_scale * ctx.g2 * ctx.dtau
+
+        correction = None
+        if self.curvature_correction and ctx.quadratic_forms is not None:
+            quad = ctx.quadratic_forms(geo.basis)  # [B, M, M-1]
+            correction = -0.5 * ctx.noise_scale**2 * ctx.g2 * ctx.dtau * quad.sum(-1)
+        known = torch.zeros(b, m, dtype=torch.float64, device=s.device)
+        if ctx.log_q_extra is not None:
+            known = known + ctx.log_q_extra
+        if correction is not None:
+            known = known + correction
+
+        sq = s.pow(2).sum(-1)
+        bias = self._bias.to(s.device)
+        # Target inner products h_i = <u, δ_i> that equalise the log-density increments.
+        h = (0.5 * ctx.g2 * ctx.dtau * (sq[:, :-1] - sq[:, -1:]) + (bias[:-1] - bias[-1:])
+             - (known[:, :-1] - known[:, -1:])) / lam_g2_dt
+        s_bar = s.mean(1)
+        rhs = h - (geo.delta @ s_bar[:, :, None])[..., 0]
+        kappa_det = (geo.gram_pinv @ rhs[..., None])[..., 0]  # [B, M-1]
+        u = s_bar + (kappa_det[:, None, :] @ geo.delta)[:, 0]
+
+        noise = ctx.noise.double()
+        coef = (geo.gram_pinv @ (geo.delta @ noise[:, :, None]))[..., 0]  # [B, M-1]
+        noise_along = (coef[:, None, :] @ geo.delta)[:, 0]
+        kappa_rest = kappa_det - coef / lam_g2_dt
+        kappa = torch.cat([kappa_rest, -kappa_rest.sum(-1, keepdim=True)], dim=-1) + 1.0 / m
+        residual = lam_g2_dt * (geo.gram @ kappa_det[..., None] - rhs[..., None]).abs().amax(dim=(1, 2))
+        return Combination(
+            score=u.to(ctx.scores.dtype),
+            noise=(noise - noise_along).to(ctx.noise.dtype),
+            kappa=kappa,
+            log_q_correction=correction,
+            residual=residual,
+        )
+
+    def __repr__(self) -> str:
+        return f"And(bias={self.bias}, curvature_correction={self.curvature_correction})"
