@@ -1,0 +1,185 @@
+"""``superdiff`` subcommands of the molecule area (parsing only; the work is in the package modules)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from superdiff.io import provenance, write_json_atomic, write_parquet_atomic, write_provenance
+
+
+def _threads() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def cmd_train_predictors(args) -> int:
+    from superdiff.molecules.predictors import train_predictors
+
+    train_predictors(args.out, seed=args.seed, n_estimators=args.trees)
+    return 0
+
+
+def cmd_train_autoencoder(args) -> int:
+    _threads()
+    from superdiff.molecules.train_autoencoder import train_autoencoder
+
+    print(json.dumps(train_autoencoder(args.out, n_moses=args.n_moses, steps=args.steps, seed=args.seed,
+                                       device=args.device), indent=2, default=str))
+    return 0
+
+
+def cmd_train_diffusion(args) -> int:
+    _threads()
+    from superdiff.molecules.train_diffusion import train_diffusion
+
+    print(json.dumps(train_diffusion(args.out, n_moses=args.n_moses, steps=args.steps, seed=args.seed,
+                                     device=args.device), indent=2, default=str))
+    return 0
+
+
+def sample_settings(args) -> dict:
+    return {"conditions": list(args.condition), "method": args.method, "index": args.index,
+            "guidance": args.guidance, "num": args.num, "seed": args.seed, "steps": args.steps,
+            "curvature_correction": not args.no_curvature_correction,
+            "weights": str(args.weights) if args.weights else None}
+
+
+def cmd_sample(args) -> int:
+    _threads()
+    from superdiff.molecules.metrics import composition_table
+    from superdiff.molecules.sampling import MoleculeSampler
+
+    out = Path(args.out)
+    settings = sample_settings(args)
+    target = out / "molecules.parquet"
+    prov = out / "provenance.json"
+    if target.exists() and prov.exists() and not args.force:
+        if json.loads(prov.read_text()).get("settings") == settings:
+            print(f"{target} exists with the same settings; skipping (use --force to redo)")
+            return 0
+    sampler = MoleculeSampler.load(args.weights, args.device)
+    frame, timing = sampler.sample(args.condition, args.method, index=args.index, guidance=args.guidance,
+                                   num=args.num, seed=args.seed, steps=args.steps, batch_size=args.batch_size,
+                                   curvature_correction=not args.no_curvature_correction, progress=True)
+    write_parquet_atomic(target, frame)
+    summary = {"validity": float(frame["valid"].mean()), **timing}
+    if len(args.condition) >= 2:
+        summary.update(composition_table(frame, args.condition))
+    write_provenance(out, {**settings, "summary": summary})
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def cmd_score(args) -> int:
+    from superdiff.molecules.data import read_smiles_file
+    from superdiff.molecules.predictors import PropertyPredictor
+
+    raw, report = read_smiles_file(args.input, args.column)
+    frame = PropertyPredictor(args.weights).score_smiles(raw)
+    write_parquet_atomic(args.out, frame)
+    write_json_atomic(Path(args.out).with_suffix(".provenance.json"),
+                      provenance({"input": str(args.input), "column": args.column, **report.summary()}))
+    if report.n_invalid:
+        print(f"{args.input}: {report.n_invalid} of {report.n_input} SMILES are invalid (kept as valid=False), "
+              f"e.g. {report.invalid_examples[:3]}", file=sys.stderr)
+    print(f"scored {report.n_input} molecules ({report.n_input - report.n_invalid} valid) -> {args.out}")
+    return 0
+
+
+def cmd_metrics(args) -> int:
+    import pandas as pd
+
+    from superdiff.molecules.data import canonicalize
+    from superdiff.molecules.metrics import composition_table, generation_metrics
+
+    runs, rows = {}, []
+    for folder in args.samples:
+        folder = Path(folder)
+        path = folder / "molecules.parquet" if folder.is_dir() else folder
+        if not path.exists():
+            raise FileNotFoundError(f"no sample table at {path} (expected a sample-molecules output folder)")
+        frame = pd.read_parquet(path)
+        missing = {"smiles", "valid", "canonical"} - set(frame.columns)
+        if missing:
+            raise ValueError(f"{path}: missing columns {sorted(missing)}; score it with superdiff score-molecules")
+        recheck = canonicalize(frame["smiles"].fillna("").tolist())
+        prov_path = path.parent / "provenance.json"
+        settings = json.loads(prov_path.read_text()).get("settings", {}) if prov_path.exists() else {}
+        name = settings.get("method", path.parent.name)
+        if settings.get("method") == "single":
+            name = f"single:{settings['conditions'][settings.get('index', 0)]}"
+        conds = args.condition or settings.get("conditions", [])
+        entry = {"path": str(path), "settings": settings, "invalid_smiles": recheck.n_invalid,
+                 **generation_metrics(frame, with_novelty=not args.no_novelty, fcd_reference=args.fcd_reference)}
+        if len(conds) >= 2:
+            entry["composition"] = composition_table(frame, conds)
+            rows.append({"run": name, **entry["composition"], "validity": entry["validity"],
+                         "uniqueness": entry["uniqueness"], "novelty": entry.get("novelty"),
+                         "internal_diversity": entry["internal_diversity"], "fcd": entry.get("fcd_vs_moses_test")})
+        runs[name] = entry
+    write_json_atomic(args.out, {"runs": runs, "provenance": provenance(vars(args))})
+    if rows:
+        table = pd.DataFrame(rows)
+        write_parquet_atomic(Path(args.out).with_suffix(".parquet"), table)
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the molecule subcommands."""
+    from superdiff.molecules.conditions import LABELS
+    from superdiff.molecules.sampling import METHODS
+
+    p = sub.add_parser("train-predictors", help="train the GSK3β / JAK2 activity forests (MoleculeACE + MOSES)")
+    p.add_argument("--out", type=Path, default=None, help="weights folder (default resources/weights/molecules)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--trees", type=int, default=200)
+    p.set_defaults(func=cmd_train_predictors)
+
+    for name, func, steps, help_ in (
+        ("train-molecule-autoencoder", cmd_train_autoencoder, 1600, "train the SELFIES VAE on MOSES"),
+        ("train-molecule-diffusion", cmd_train_diffusion, 30000, "train the label-conditioned latent diffusion"),
+    ):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("--out", type=Path, default=None)
+        p.add_argument("--n-moses", type=int, default=60000)
+        p.add_argument("--steps", type=int, default=steps)
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--device", default="cpu")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("sample-molecules", help="sample molecules under composed property conditions")
+    p.add_argument("--condition", action="append", required=True,
+                   help=f"property condition, repeatable; one of {sorted(LABELS)}")
+    p.add_argument("--method", required=True, choices=METHODS)
+    p.add_argument("--index", type=int, default=0, help="which condition for --method single")
+    p.add_argument("--guidance", type=float, default=2.0, help="classifier-free guidance weight w (1 = none)")
+    p.add_argument("--num", type=int, required=True)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--no-curvature-correction", action="store_true", help="AND without the curvature term")
+    p.add_argument("--weights", type=Path, default=None)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--force", action="store_true")
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("score-molecules", help="properties and predictor probabilities of a SMILES file")
+    p.add_argument("--input", type=Path, required=True, help="CSV/TSV/parquet with a smiles column, or .smi text")
+    p.add_argument("--column", default=None)
+    p.add_argument("--weights", type=Path, default=None)
+    p.add_argument("--out", type=Path, required=True, help="output parquet")
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("molecule-metrics", help="generation metrics and the composition table of sample runs")
+    p.add_argument("--samples", nargs="+", required=True, help="sample-molecules output folders or parquet files")
+    p.add_argument("--condition", action="append", default=None, help="conditions for the table (default: the run's)")
+    p.add_argument("--fcd-reference", type=int, default=2000, help="MOSES test molecules for FCD (0 = skip)")
+    p.add_argument("--no-novelty", action="store_true")
+    p.add_argument("--out", type=Path, required=True, help="output JSON (a .parquet table is written beside it)")
+    p.set_defaults(func=cmd_metrics)

@@ -1,0 +1,136 @@
+"""Activity classifiers (GSK3β = ChEMBL262, JAK2 = ChEMBL2971) trained by the project, plus computed properties.
+
+Labels (documented in docs/molecules.md):
+- active: MoleculeACE Ki <= 100 nM (pKi >= 7);
+- inactive: the target's own measurements with Ki >= 1 µM (pKi <= 6) plus MOSES decoys (random MOSES train
+  molecules, ``decoy_ratio`` per active; MOSES is ZINC "clean leads", assumed inactive). 6 < pKi < 7 is dropped.
+Model: ECFP4 (2048 bits) random forest, stored as arrays (``forest.ArrayForest``) with sha256 in the manifest.
+Cross-validated ROC-AUC is reported twice: on all rows, and on measured ChEMBL rows only (actives vs measured
+inactives, no decoys), the harder and more honest figure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from rdkit import Chem
+
+from superdiff.molecules import data
+from superdiff.molecules.featurize import N_BITS, RADIUS, mols_from_smiles, morgan_matrix
+from superdiff.molecules.forest import ArrayForest
+from superdiff.molecules.properties import PROPERTY_COLUMNS, properties
+from superdiff.molecules.weights import default_weights_dir, record_artefact, verified_file
+
+ACTIVE_PKI = 7.0
+INACTIVE_PKI = 6.0
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    smiles: list[str]
+    label: np.ndarray  # [N] int64 (1 active)
+    measured: np.ndarray  # [N] bool, False for MOSES decoys
+
+
+def training_set(target: str, decoy_ratio: float = 3.0, seed: int = 0) -> TrainingSet:
+    """Actives, measured inactives and MOSES decoys for ``target``; invalid SMILES are skipped."""
+    frame = data.load_activity(target)
+    frame = frame[(frame.pki >= ACTIVE_PKI) | (frame.pki <= INACTIVE_PKI)]
+    report = data.canonicalize(frame.smiles.tolist())
+    labels = (frame.pki.to_numpy()[report.kept_index] >= ACTIVE_PKI).astype(np.int64)
+    n_decoys = round(float(decoy_ratio * labels.sum()))
+    known = set(report.canonical)
+    decoys = [s for s in data.canonicalize(data.load_moses("train", n=n_decoys + 100, seed=seed)).canonical
+              if s not in known][:n_decoys]
+    smiles = report.canonical + decoys
+    label = np.concatenate([labels, np.zeros(len(decoys), np.int64)])
+    measured = np.concatenate([np.ones(len(labels), bool), np.zeros(len(decoys), bool)])
+    return TrainingSet(smiles, label, measured)
+
+
+def _forest(seed: int, n_estimators: int):
+    from sklearn.ensemble import RandomForestClassifier
+
+    return RandomForestClassifier(n_estimators=n_estimators, max_features="sqrt", min_samples_leaf=1,
+                                  class_weight="balanced", n_jobs=1, random_state=seed)
+
+
+def train_activity_model(target: str, folds: int = 5, n_estimators: int = 200, decoy_ratio: float = 3.0,
+                         seed: int = 0) -> tuple[ArrayForest, dict]:
+    """Fit the forest on everything and report ``folds``-fold cross-validated ROC-AUC."""
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedKFold
+
+    ts = training_set(target, decoy_ratio=decoy_ratio, seed=seed)
+    x = morgan_matrix(mols_from_smiles(ts.smiles))
+    oof = np.zeros(len(ts.label))
+    for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, ts.label):
+        oof[test] = _forest(seed, n_estimators).fit(x[train], ts.label[train]).predict_proba(x[test])[:, 1]
+    forest = _forest(seed, n_estimators).fit(x, ts.label)
+    metrics = {
+        "cv_folds": folds,
+        "cv_roc_auc_all": float(roc_auc_score(ts.label, oof)),
+        "cv_roc_auc_measured_only": float(roc_auc_score(ts.label[ts.measured], oof[ts.measured])),
+        "n_active": int(ts.label.sum()),
+        "n_inactive_measured": int((ts.measured & (ts.label == 0)).sum()),
+        "n_decoys": int((~ts.measured).sum()),
+    }
+    return ArrayForest.from_sklearn(forest), metrics
+
+
+def train_predictors(out_dir: Path | None = None, targets: tuple[str, ...] = tuple(data.TARGETS),
+                     seed: int = 0, n_estimators: int = 200, progress: bool = True) -> dict[str, dict]:
+    """Train every activity model, save ``predictor_<target>.npz`` and record it in the manifest."""
+    out_dir = Path(out_dir or default_weights_dir())
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for target in targets:
+        forest, metrics = train_activity_model(target, seed=seed, n_estimators=n_estimators)
+        file = f"predictor_{target}.npz"
+        forest.save(out_dir / file)
+        config = {"target": target, "chembl": data.TARGETS[target], "active": f"pKi >= {ACTIVE_PKI}",
+                  "inactive": f"pKi <= {INACTIVE_PKI} plus MOSES decoys (3 per active)",
+                  "features": f"Morgan radius {RADIUS}, {N_BITS} bits", "model": "RandomForest",
+                  "n_estimators": n_estimators, "seed": seed}
+        record_artefact(out_dir, f"predictor_{target}", [file], config,
+                        f"superdiff train-predictors --seed {seed} --out {out_dir}", metrics)
+        results[target] = metrics
+        if progress:
+            print(f"{target}: {metrics}")
+    return results
+
+
+class PropertyPredictor:
+    """Activity probabilities (from the stored forests) and computed properties for SMILES lists."""
+
+    def __init__(self, weights_dir: Path | None = None, targets: tuple[str, ...] = tuple(data.TARGETS)):
+        folder = Path(weights_dir or default_weights_dir())
+        self.forests = {t: ArrayForest.load(verified_file(folder, f"predictor_{t}", f"predictor_{t}.npz"))
+                        for t in targets}
+
+    def activity(self, mols: list[Chem.Mol | None]) -> dict[str, np.ndarray]:
+        """``p_<target>`` per molecule, ``[N]`` (NaN where the molecule is None)."""
+        ok = np.array([m is not None for m in mols], dtype=bool)
+        out = {}
+        fps = morgan_matrix([m for m in mols if m is not None]) if ok.any() else None
+        for target, forest in self.forests.items():
+            p = np.full(len(mols), np.nan)
+            if fps is not None:
+                p[ok] = forest.predict_proba(fps)
+            out[f"p_{target}"] = p
+        return out
+
+    def score_smiles(self, smiles: list[str]) -> pd.DataFrame:
+        """One row per input: smiles, valid, canonical, properties, ``p_<target>``; never raises on bad SMILES."""
+        mols = mols_from_smiles(list(smiles))
+        rows = [properties(m) for m in mols]
+        frame = pd.DataFrame(rows, columns=list(PROPERTY_COLUMNS))
+        frame.insert(0, "canonical", [Chem.MolToSmiles(m) if m is not None else None for m in mols])
+        frame.insert(0, "valid", [m is not None for m in mols])
+        frame.insert(0, "smiles", list(smiles))
+        for key, value in self.activity(mols).items():
+            frame[key] = value
+        return frame
