@@ -1,0 +1,264 @@
+"""Campaign configuration: the pydantic models a design campaign is validated against.
+
+A campaign (``config/config.yaml``, ``config/campaigns/*.yaml``) says *what* to sample, with which experts and
+operators, and how to judge the designs. Threads, memory, partitions and GPUs are not here: they belong to the
+Snakemake profiles. The same models export the JSON schema the Snakefile validates against
+(``superdiff export-config-schema``), so the schema and this module cannot drift apart unnoticed.
+
+Errors are reported as one line per problem: the key path, the offending value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
+"""Names that become wildcards and folder names: lowercase letters, digits and underscores."""
+
+SCHEMA_PATH = Path("workflow") / "schemas" / "config.schema.json"
+"""Where the exported schema lives, relative to the repository root."""
+
+
+class _Strict(BaseModel):
+    """Base: unknown keys are errors (a typo must not silently fall back to a default)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SeedRange(_Strict):
+    """Designs are numbered by seed: design ``i`` uses seed ``start + i``, whichever shard it runs in."""
+
+    start: int = Field(0, ge=0, description="First seed.")
+    count: int = Field(..., ge=1, description="Number of seeds (designs) per method and length.")
+    shard_size: int = Field(..., ge=1, description="Seeds per job; a shard is one parquet file.")
+
+    def shards(self) -> list[tuple[int, int]]:
+        """Half-open seed ranges ``[(first, stop), ...]`` covering ``start .. start+count``."""
+        stop = self.start + self.count
+        return [(s, min(s + self.shard_size, stop)) for s in range(self.start, stop, self.shard_size)]
+
+
+class ProteinMethod(_Strict):
+    """One way of combining the protein experts (a kappa rule of the engine)."""
+
+    operator: Literal["single", "average", "or", "and"] = Field(..., description="Kappa rule.")
+    index: int | None = Field(None, ge=0, description="Which expert (0-based) for operator 'single'.")
+    temperature: float | None = Field(None, gt=0, description="OR temperature T.")
+    bias: list[float] | None = Field(None, description="Per-expert log-weight bias (OR, AND).")
+
+    @model_validator(mode="after")
+    def _fields_fit_operator(self) -> ProteinMethod:
+        if self.operator == "single" and self.index is None:
+            raise ValueError("operator 'single' needs 'index' (which expert, 0-based)")
+        if self.operator != "single" and self.index is not None:
+            raise ValueError(f"'index' is only allowed with operator 'single', not '{self.operator}'")
+        if self.temperature is not None and self.operator != "or":
+            raise ValueError(f"'temperature' is only allowed with operator 'or', not '{self.operator}'")
+        if self.bias is not None and self.operator not in ("or", "and"):
+            raise ValueError(f"'bias' is only allowed with operators 'or' and 'and', not '{self.operator}'")
+        return self
+
+
+class InverseFold(_Strict):
+    enabled: bool = True
+    sequences: int = Field(8, ge=1, description="ProteinMPNN sequences per backbone.")
+    temperature: float = Field(0.1, gt=0, description="ProteinMPNN sampling temperature.")
+
+
+class Refold(_Strict):
+    enabled: bool = False
+    backend: Literal["esmfold"] = "esmfold"
+    scrmsd_threshold: float = Field(2.0, gt=0, description="Designable if min Cα scRMSD below this (Å).")
+    plddt_threshold: float = Field(70.0, ge=0, le=100, description="... and pLDDT at least this.")
+    reason_off: str = Field(
+        "ESMFold weights are downloaded at run time and this machine has no internet access, so designs are "
+        "not refolded and designability (scRMSD) is not computed.",
+        description="Shown in the report when refolding is off.",
+    )
+
+
+class Toggle(_Strict):
+    enabled: bool = True
+
+
+class Novelty(_Strict):
+    enabled: bool = True
+    reference: str = Field("builtin", description="Reference set: 'builtin' or a folder of PDB/mmCIF files.")
+
+
+class ProteinEvaluation(_Strict):
+    inverse_fold: InverseFold = InverseFold()
+    refold: Refold = Refold()
+    novelty: Novelty = Novelty()
+    diversity: Toggle = Toggle()
+    secondary_structure: Toggle = Toggle()
+
+
+class Proteins(_Strict):
+    """Backbone design: experts, operators, lengths and seeds."""
+
+    enabled: bool = True
+    models: list[str] = Field(
+        ["builtin:helix", "builtin:strand"],
+        min_length=1,
+        description="Score models ('builtin:NAME' or 'module:factory').",
+    )
+    methods: dict[Annotated[str, Field(pattern=NAME_PATTERN)], ProteinMethod] = Field(..., min_length=1)
+    lengths: list[Annotated[int, Field(ge=8, le=1000)]] = Field(..., min_length=1, description="Residues.")
+    seeds: SeedRange
+    steps: int = Field(500, ge=2, description="Reverse-SDE steps.")
+    record_trajectories: bool = Field(True, description="Record kappa and log-density paths for the report.")
+    evaluation: ProteinEvaluation = ProteinEvaluation()
+
+    @field_validator("lengths")
+    @classmethod
+    def _unique_lengths(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"lengths must be distinct, got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _methods_fit_models(self) -> Proteins:
+        n = len(self.models)
+        for name, m in self.methods.items():
+            if m.index is not None and m.index >= n:
+                raise ValueError(f"methods.{name}.index = {m.index}, but there are only {n} models (0..{n - 1})")
+            if m.bias is not None and len(m.bias) != n:
+                raise ValueError(f"methods.{name}.bias has {len(m.bias)} values, expected one per model ({n})")
+            if m.operator != "single" and n < 2:
+                raise ValueError(f"methods.{name}: operator '{m.operator}' needs at least 2 models, got {n}")
+        return self
+
+
+class MoleculeMethod(_Strict):
+    operator: Literal["single", "average", "or", "and", "joint"] = Field(..., description="Composition rule.")
+    index: int | None = Field(None, ge=0, description="Which condition (0-based) for operator 'single'.")
+    temperature: float | None = Field(None, gt=0)
+    bias: list[float] | None = None
+
+    @model_validator(mode="after")
+    def _fields_fit_operator(self) -> MoleculeMethod:
+        if self.operator == "single" and self.index is None:
+            raise ValueError("operator 'single' needs 'index' (which condition, 0-based)")
+        if self.operator != "single" and self.index is not None:
+            raise ValueError(f"'index' is only allowed with operator 'single', not '{self.operator}'")
+        if self.temperature is not None and self.operator != "or":
+            raise ValueError(f"'temperature' is only allowed with operator 'or', not '{self.operator}'")
+        return self
+
+
+class Molecules(_Strict):
+    """Conditional molecule generation: conditions, composition rules and seeds."""
+
+    enabled: bool = True
+    conditions: list[Literal["gsk3b", "jnk3", "druglike"]] = Field(["gsk3b", "druglike"], min_length=1)
+    methods: dict[Annotated[str, Field(pattern=NAME_PATTERN)], MoleculeMethod] = Field(..., min_length=1)
+    seeds: SeedRange
+    steps: int = Field(100, ge=2, description="Reverse-SDE steps.")
+    guidance: float = Field(1.0, ge=0, description="Classifier-free guidance weight w.")
+
+    @model_validator(mode="after")
+    def _methods_fit_conditions(self) -> Molecules:
+        n = len(self.conditions)
+        for name, m in self.methods.items():
+            if m.index is not None and m.index >= n:
+                raise ValueError(f"methods.{name}.index = {m.index}, but there are only {n} conditions")
+            if m.bias is not None and len(m.bias) != n:
+                raise ValueError(f"methods.{name}.bias has {len(m.bias)} values, expected one per condition ({n})")
+        return self
+
+
+class Report(_Strict):
+    structure_pictures: int = Field(4, ge=0, le=64, description="Sample structures drawn per method.")
+    title: str | None = None
+
+
+class Campaign(_Strict):
+    """A design campaign: everything that decides *what* is computed (not where or with how many cores)."""
+
+    campaign: Annotated[str, Field(pattern=NAME_PATTERN, description="Results go to results/<campaign>/.")]
+    description: str = ""
+    device: str = Field("cpu", description="torch device for sampling and evaluation: 'cpu', 'cuda', 'cuda:1'.")
+    proteins: Proteins | None = None
+    molecules: Molecules | None = None
+    report: Report = Report()
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        if not re.fullmatch(r"cpu|cuda(:\d+)?|mps", v):
+            raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'mps', got {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _something_to_do(self) -> Campaign:
+        p = self.proteins is not None and self.proteins.enabled
+        m = self.molecules is not None and self.molecules.enabled
+        if not (p or m):
+            raise ValueError("nothing to do: enable 'proteins' or 'molecules'")
+        return self
+
+
+class CampaignError(ValueError):
+    """A campaign config that does not validate; the message lists every problem, one per line."""
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if not (isinstance(p, str) and p.startswith("function-after"))]
+    return ".".join(parts) or "<top level>"
+
+
+def format_errors(err: ValidationError) -> str:
+    """One line per problem: ``key.path: got VALUE; what is allowed``."""
+    lines = []
+    for e in err.errors(include_url=False):
+        loc = _format_loc(e["loc"])
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            lines.append(f"{loc}: unknown key (allowed keys are listed in {SCHEMA_PATH})")
+        elif e["type"] == "missing":
+            lines.append(f"{loc}: required key is missing")
+        else:
+            lines.append(f"{loc}: got {json.dumps(e.get('input'), default=str)}; {msg}")
+    return "\n".join(lines)
+
+
+def load_campaign(data: dict[str, Any]) -> Campaign:
+    """Validate a parsed config mapping; raise :class:`CampaignError` naming each bad key path."""
+    try:
+        return Campaign.model_validate(data)
+    except ValidationError as err:
+        n = err.error_count()
+        raise CampaignError(f"invalid campaign config ({n} problem{'s' * (n > 1)}):\n{format_errors(err)}") from None
+
+
+def read_campaign(path: str | Path) -> Campaign:
+    """Read and validate a YAML campaign file."""
+    import yaml
+
+    with open(path) as fh:
+        data = yaml.safe_load(fh)
+    if not isinstance(data, dict):
+        raise CampaignError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    return load_campaign(data)
+
+
+def resolved(campaign: Campaign) -> dict[str, Any]:
+    """The campaign with every default filled in, as plain JSON types."""
+    return campaign.model_dump(mode="json")
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON schema (draft 2020-12) of a campaign config, as the Snakefile validates it."""
+    schema = Campaign.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["description"] = (
+        "superdiff design campaign. Generated by `superdiff export-config-schema` from superdiff/config.py; "
+        "do not edit by hand."
+    )
+    return schema
