@@ -1,0 +1,185 @@
+"""The built-in Cα denoiser: a small SE(3)-equivariant network that predicts clean coordinates x̂0.
+
+Coordinates are **scaled**: ``x = Cα (Å) / COORD_SCALE`` with ``COORD_SCALE = 10`` (so a 3.8 Å bond is 0.38) and
+centred (zero mean over residues). The network takes noisy centred coordinates ``x_t [B, L, 3]`` and forward time
+``t [B]`` and returns ``x̂0 [B, L, 3]``, centred; :func:`superdiff.models.from_x0` turns it into a score.
+
+Architecture (one block, repeated): invariant per-residue features from the current trace (distances to the
+sequence neighbours i±1..3, the bond angle and the chiral Cα dihedral, so helices keep their handedness),
+multi-head attention with a pair bias from radial basis functions of all Cα–Cα distances and a relative
+sequence-position embedding, then an equivariant coordinate update: each residue moves along
+
+* ``x_i − Σ_j a_ij^h x_j`` for every head ``h`` (towards / away from its attention-weighted centroid),
+* its two bond vectors ``x_{i±1} − x_i`` and their cross product (a local chiral frame),
+
+with coefficients read from the residue's invariant features. Every operation commutes with rotations and
+translations of the input, so no augmentation is needed; the cross product makes it chiral (not reflection
+equivariant), as proteins are.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import Tensor, nn
+
+COORD_SCALE = 10.0  # Å per model unit
+
+
+@dataclass(frozen=True)
+class CAModelConfig:
+    """Hyper-parameters of :class:`CADenoiser` (saved in the weights manifest)."""
+
+    dim: int = 64
+    heads: int = 4
+    layers: int = 4
+    rbf: int = 12
+    rbf_max: float = 2.0  # model units (20 Å)
+    max_offset: int = 32  # relative sequence positions clipped to ±max_offset
+    min_length: int = 16
+    max_length: int = 256
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def rbf(d: Tensor, n: int, d_max: float) -> Tensor:
+    """Gaussian radial basis ``[..., n]`` of distances ``d`` (model units), centres evenly in [0, d_max]."""
+    centres = torch.linspace(0.0, d_max, n, device=d.device, dtype=d.dtype)
+    width = d_max / (n - 1)
+    return torch.exp(-(((d.unsqueeze(-1) - centres) / width) ** 2))
+
+
+def time_embedding(t: Tensor, dim: int) -> Tensor:
+    """Sinusoidal embedding ``[B, dim]`` of forward time ``t [B]`` in [0, 1]."""
+    half = dim // 2
+    freqs = torch.exp(torch.linspace(0.0, math.log(1000.0), half, device=t.device, dtype=t.dtype))
+    angles = t[:, None] * freqs[None, :]
+    return torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)
+
+
+def _shift(x: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """``x`` shifted by ``k`` along the residue axis (``y_i = x_{i+k}``) and a validity mask ``[B, L]``."""
+    B, L, _ = x.shape
+    y = torch.zeros_like(x)
+    mask = torch.zeros(B, L, device=x.device, dtype=x.dtype)
+    if k > 0:
+        y[:, : L - k] = x[:, k:]
+        mask[:, : L - k] = 1
+    else:
+        y[:, -k:] = x[:, : L + k]
+        mask[:, -k:] = 1
+    return y, mask
+
+
+def local_geometry(x: Tensor, n_rbf: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Invariant per-residue features ``[B, L, F]`` and the local frame vectors (next, previous bond) ``[B, L, 3]``.
+
+    Features: RBFs of the distances to i±1, i±2, i±3 (0 where absent, with the mask), cos of the bond angle at i,
+    and sin/cos of the dihedral (i−1, i, i+1, i+2).
+    """
+    feats = []
+    for k in (1, 2, 3, -1, -2, -3):
+        y, m = _shift(x, k)
+        d = (y - x).norm(dim=-1)
+        feats.append(rbf(d, n_rbf, 1.2 * abs(k) / 3 + 0.3) * m.unsqueeze(-1))
+        feats.append(m.unsqueeze(-1))
+    nxt, m_n = _shift(x, 1)
+    prv, m_p = _shift(x, -1)
+    e_next = (nxt - x) * m_n.unsqueeze(-1)
+    e_prev = (prv - x) * m_p.unsqueeze(-1)
+    eps = 1e-6
+    cos_angle = (e_next * e_prev).sum(-1) / (e_next.norm(dim=-1) * e_prev.norm(dim=-1) + eps)
+    # dihedral of (i-1, i, i+1, i+2)
+    nn2, m_2 = _shift(x, 2)
+    b1, b2, b3 = x - prv, nxt - x, nn2 - nxt
+    n1, n2 = torch.cross(b1, b2, dim=-1), torch.cross(b2, b3, dim=-1)
+    m1 = torch.cross(n1, b2 / (b2.norm(dim=-1, keepdim=True) + eps), dim=-1)
+    xx, yy = (n1 * n2).sum(-1), (m1 * n2).sum(-1)
+    r = torch.sqrt(xx**2 + yy**2 + eps)
+    dmask = m_p * m_n * m_2
+    feats += [(cos_angle * m_p * m_n).unsqueeze(-1), ((xx / r) * dmask).unsqueeze(-1),
+              ((yy / r) * dmask).unsqueeze(-1)]
+    return torch.cat(feats, dim=-1), e_next, e_prev
+
+
+class Block(nn.Module):
+    """Pair-biased attention on residue features plus an equivariant coordinate update."""
+
+    def __init__(self, cfg: CAModelConfig, n_local: int):
+        super().__init__()
+        d, h = cfg.dim, cfg.heads
+        self.cfg = cfg
+        self.local_in = nn.Linear(n_local, d)
+        self.norm1 = nn.LayerNorm(d)
+        self.qkv = nn.Linear(d, 3 * d)
+        self.pair = nn.Linear(cfg.rbf, h)
+        self.relpos = nn.Embedding(2 * cfg.max_offset + 1, h)
+        self.out = nn.Linear(d, d)
+        self.norm2 = nn.LayerNorm(d)
+        self.mlp = nn.Sequential(nn.Linear(d, 2 * d), nn.SiLU(), nn.Linear(2 * d, d))
+        self.norm3 = nn.LayerNorm(d)
+        self.coef = nn.Linear(d, h + 3)
+        nn.init.zeros_(self.coef.weight)
+        nn.init.zeros_(self.coef.bias)
+
+    def forward(self, h: Tensor, x: Tensor, relpos_idx: Tensor) -> tuple[Tensor, Tensor]:
+        cfg = self.cfg
+        B, L, D = h.shape
+        H = cfg.heads
+        local, e_next, e_prev = local_geometry(x, 8)
+        h = h + self.local_in(local)
+        q, k, v = self.qkv(self.norm1(h)).view(B, L, 3, H, D // H).permute(2, 0, 3, 1, 4)
+        dist = torch.cdist(x, x)
+        bias = self.pair(rbf(dist, cfg.rbf, cfg.rbf_max)).permute(0, 3, 1, 2) + self.relpos(relpos_idx).permute(
+            2, 0, 1
+        )
+        logits = q @ k.transpose(-1, -2) / math.sqrt(D // H) + bias
+        attn = logits.softmax(dim=-1)  # [B, H, L, L]
+        h = h + self.out((attn @ v).transpose(1, 2).reshape(B, L, D))
+        h = h + self.mlp(self.norm2(h))
+        c = self.coef(self.norm3(h))  # [B, L, H + 3]
+        centroid = attn @ x.unsqueeze(1)  # [B, H, L, 3]
+        radial = x.unsqueeze(1) - centroid
+        dx = (c[..., :H].permute(0, 2, 1).unsqueeze(-1) * radial).sum(1)
+        chiral = torch.cross(e_next, e_prev, dim=-1)
+        dx = dx + c[..., H : H + 1] * e_next + c[..., H + 1 : H + 2] * e_prev + c[..., H + 2 : H + 3] * chiral
+        x = x + dx
+        return h, x - x.mean(dim=1, keepdim=True)
+
+
+class CADenoiser(nn.Module):
+    """x̂0 network for centred, scaled Cα traces; ``forward(x_t [B, L, 3], t [B]) -> x̂0 [B, L, 3]``.
+
+    ``schedule_alpha`` supplies α_t: the first coordinate estimate is ``α_t x_t`` (the posterior mean for unit
+    variance data), refined by the blocks.
+    """
+
+    def __init__(self, cfg: CAModelConfig | None = None, beta_min: float = 0.1, beta_max: float = 20.0):
+        super().__init__()
+        self.cfg = cfg or CAModelConfig()
+        self.beta_min, self.beta_max = beta_min, beta_max
+        n_local = 6 * (8 + 1) + 3
+        d = self.cfg.dim
+        self.t_mlp = nn.Sequential(nn.Linear(d, d), nn.SiLU(), nn.Linear(d, d))
+        self.blocks = nn.ModuleList(Block(self.cfg, n_local) for _ in range(self.cfg.layers))
+
+    def alpha(self, t: Tensor) -> Tensor:
+        integral = self.beta_min * t + 0.5 * t**2 * (self.beta_max - self.beta_min)
+        return torch.exp(-0.5 * integral)
+
+    def forward(self, x: Tensor, t: Tensor) -> Tensor:
+        B, L, _ = x.shape
+        if t.dim() == 0:
+            t = t.expand(B)
+        t = t.to(dtype=x.dtype, device=x.device)
+        x = x - x.mean(dim=1, keepdim=True)
+        h = self.t_mlp(time_embedding(t, self.cfg.dim)).unsqueeze(1).expand(B, L, self.cfg.dim)
+        pos = torch.arange(L, device=x.device)
+        relpos_idx = (pos[None, :] - pos[:, None]).clamp(-self.cfg.max_offset, self.cfg.max_offset) + self.cfg.max_offset
+        y = self.alpha(t)[:, None, None] * x
+        for block in self.blocks:
+            h, y = block(h, y, relpos_idx)
+        return y
