@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import re
+import types
+import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -136,10 +138,11 @@ class Proteins(_Strict):
 
 
 class MoleculeMethod(_Strict):
+    """One composition of the property-conditioned scores ('joint' = one model conditioned on all labels)."""
+
     operator: Literal["single", "average", "or", "and", "joint"] = Field(..., description="Composition rule.")
     index: int | None = Field(None, ge=0, description="Which condition (0-based) for operator 'single'.")
-    temperature: float | None = Field(None, gt=0)
-    bias: list[float] | None = None
+    curvature_correction: bool = Field(True, description="AND: include the curvature (Laplacian) term.")
 
     @model_validator(mode="after")
     def _fields_fit_operator(self) -> MoleculeMethod:
@@ -147,8 +150,6 @@ class MoleculeMethod(_Strict):
             raise ValueError("operator 'single' needs 'index' (which condition, 0-based)")
         if self.operator != "single" and self.index is not None:
             raise ValueError(f"'index' is only allowed with operator 'single', not '{self.operator}'")
-        if self.temperature is not None and self.operator != "or":
-            raise ValueError(f"'temperature' is only allowed with operator 'or', not '{self.operator}'")
         return self
 
 
@@ -156,11 +157,22 @@ class Molecules(_Strict):
     """Conditional molecule generation: conditions, composition rules and seeds."""
 
     enabled: bool = True
-    conditions: list[Literal["gsk3b", "jnk3", "druglike"]] = Field(["gsk3b", "druglike"], min_length=1)
+    conditions: list[Literal["gsk3b", "jak2", "druglike"]] = Field(
+        ["gsk3b", "druglike"], min_length=1, description="Property labels (superdiff.molecules.conditions.LABELS)."
+    )
     methods: dict[Annotated[str, Field(pattern=NAME_PATTERN)], MoleculeMethod] = Field(..., min_length=1)
     seeds: SeedRange
-    steps: int = Field(100, ge=2, description="Reverse-SDE steps.")
-    guidance: float = Field(1.0, ge=0, description="Classifier-free guidance weight w.")
+    steps: int = Field(200, ge=2, description="Reverse-SDE steps.")
+    guidance: float = Field(2.0, ge=0, description="Classifier-free guidance weight w (1 = no guidance).")
+    fcd_reference: int = Field(2000, ge=0, description="MOSES test molecules for FCD (0 = skip FCD).")
+    novelty: bool = Field(True, description="Compute novelty against the MOSES training set.")
+
+    @field_validator("conditions")
+    @classmethod
+    def _unique_conditions(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"conditions must be distinct, got {v}")
+        return v
 
     @model_validator(mode="after")
     def _methods_fit_conditions(self) -> Molecules:
@@ -168,8 +180,8 @@ class Molecules(_Strict):
         for name, m in self.methods.items():
             if m.index is not None and m.index >= n:
                 raise ValueError(f"methods.{name}.index = {m.index}, but there are only {n} conditions")
-            if m.bias is not None and len(m.bias) != n:
-                raise ValueError(f"methods.{name}.bias has {len(m.bias)} values, expected one per condition ({n})")
+            if m.operator in ("average", "or", "and") and n < 2:
+                raise ValueError(f"methods.{name}: operator '{m.operator}' needs at least 2 conditions, got {n}")
         return self
 
 
@@ -213,6 +225,34 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "<top level>"
 
 
+def _unwrap(annotation: Any) -> Any:
+    """``X | None`` -> ``X``; ``Annotated[X, ...]`` -> ``X``."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(args) == 1:
+        return _unwrap(args[0])
+    if typing.get_origin(annotation) is Annotated:
+        return _unwrap(args[0])
+    return annotation
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str] | None:
+    """Keys allowed in the mapping that holds ``loc[-1]``, found by walking the models from :class:`Campaign`."""
+    node: Any = Campaign
+    parts = [p for p in loc[:-1] if not (isinstance(p, str) and p.startswith("function-after"))]
+    i = 0
+    while i < len(parts):
+        if not (isinstance(node, type) and issubclass(node, BaseModel)) or str(parts[i]) not in node.model_fields:
+            return None
+        node = _unwrap(node.model_fields[str(parts[i])].annotation)
+        if typing.get_origin(node) is dict:  # the next part is a user-chosen key (e.g. a method name)
+            node = _unwrap(typing.get_args(node)[1])
+            i += 1
+        i += 1
+    if isinstance(node, type) and issubclass(node, BaseModel):
+        return list(node.model_fields)
+    return None
+
+
 def format_errors(err: ValidationError) -> str:
     """One line per problem: ``key.path: got VALUE; what is allowed``."""
     lines = []
@@ -220,7 +260,9 @@ def format_errors(err: ValidationError) -> str:
         loc = _format_loc(e["loc"])
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
-            lines.append(f"{loc}: unknown key (allowed keys are listed in {SCHEMA_PATH})")
+            allowed = _allowed_keys(tuple(e["loc"]))
+            what = f"allowed keys here: {', '.join(allowed)}" if allowed else f"see {SCHEMA_PATH}"
+            lines.append(f"{loc}: unknown key; {what}")
         elif e["type"] == "missing":
             lines.append(f"{loc}: required key is missing")
         else:

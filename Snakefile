@@ -1,0 +1,43 @@
+# superdiff design campaigns: config -> weights -> sample -> evaluate -> aggregate -> report.
+#
+#   snakemake --cores 2                                   # the default campaign (config/config.yaml)
+#   snakemake --cores 2 --configfile config/campaigns/X.yaml
+#   snakemake --profile profiles/slurm --configfile ...   # on a SLURM cluster
+#   snakemake --report results/<campaign>/snakemake-report.html
+#
+# The config says what is computed; threads, memory, GPUs and partitions live in profiles/. Every rule is one
+# call of the `superdiff` command; helpers live in workflow/rules/common.smk. See docs/workflow.md.
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+# A campaign given with --configfile replaces the default one instead of being merged into it (merging would
+# add the default campaign's methods to every campaign).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
+
+
+# common.smk checks the config with superdiff's pydantic models first (one clear line per problem: key path,
+# bad value, what is allowed; plus cross-field checks), then with the JSON schema exported from those models
+# (superdiff export-config-schema), the way every Snakemake workflow validates its config. Both run before the
+# DAG is built, so a bad config never starts a job.
+include: "workflow/rules/common.smk"
+
+
+validate(config, "workflow/schemas/config.schema.json")
+
+
+include: "workflow/rules/campaign.smk"
+include: "workflow/rules/molecules.smk"
+
+
+report: "workflow/report/workflow.rst"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

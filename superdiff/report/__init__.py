@@ -1,0 +1,1 @@
+"""Campaign aggregation and reporting: shard tables -> campaign tables -> figures -> one self-contained HTML page."""

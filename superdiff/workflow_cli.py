@@ -1,0 +1,90 @@
+"""``superdiff`` subcommands of the workflow area: config validation, schema export, aggregation, report.
+
+Parsing only; the work lives in :mod:`superdiff.config` and :mod:`superdiff.report`. These are the entry points
+the Snakemake rules of ``workflow/rules/report.smk`` and ``common.smk`` call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def cmd_validate_config(args) -> int:
+    from superdiff.config import CampaignError, read_campaign, resolved
+
+    status = 0
+    for path in args.configs:
+        try:
+            campaign = read_campaign(path)
+        except (CampaignError, OSError) as err:
+            print(f"{path}: {err}", file=sys.stderr)
+            status = 2
+            continue
+        if args.print_resolved:
+            print(json.dumps(resolved(campaign), indent=2))
+        else:
+            print(f"{path}: ok (campaign {campaign.campaign!r})")
+    return status
+
+
+def cmd_export_schema(args) -> int:
+    from superdiff.config import json_schema
+    from superdiff.io import write_text_atomic
+
+    text = json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        write_text_atomic(args.out, text)
+        print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_write_campaign_config(args) -> int:
+    import yaml
+
+    from superdiff.config import load_campaign, resolved
+    from superdiff.io import provenance, write_json_atomic, write_text_atomic
+
+    campaign = load_campaign(json.loads(args.json))
+    settings = resolved(campaign)
+    write_text_atomic(args.config_out, yaml.safe_dump(settings, sort_keys=False))
+    write_json_atomic(args.provenance_out, provenance(settings))
+    return 0
+
+
+def cmd_concat_tables(args) -> int:
+    from superdiff.io import write_parquet_atomic
+    from superdiff.report.tables import concat_tables, parse_assignments
+
+    frame = concat_tables(args.inputs, parse_assignments(args.column))
+    write_parquet_atomic(args.out, frame)
+    print(f"{len(args.inputs)} tables, {len(frame)} rows -> {args.out}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the workflow subcommands."""
+    p = sub.add_parser("validate-config", help="validate campaign config files (errors name key, value, allowed)")
+    p.add_argument("configs", nargs="+", type=Path, help="campaign YAML files")
+    p.add_argument("--print-resolved", action="store_true", help="print the config with defaults filled in")
+    p.set_defaults(func=cmd_validate_config)
+
+    p = sub.add_parser("export-config-schema", help="write the campaign JSON schema the Snakefile validates against")
+    p.add_argument("--out", type=Path, default=None, help="output file (default: stdout)")
+    p.set_defaults(func=cmd_export_schema)
+
+    p = sub.add_parser("write-campaign-config", help="write the resolved campaign config and provenance")
+    p.add_argument("--json", required=True, help="the campaign config as JSON")
+    p.add_argument("--config-out", type=Path, required=True, help="resolved config (YAML)")
+    p.add_argument("--provenance-out", type=Path, required=True, help="provenance JSON (versions, platform)")
+    p.set_defaults(func=cmd_write_campaign_config)
+
+    p = sub.add_parser("concat-tables", help="concatenate shard parquet tables (in the given order)")
+    p.add_argument("inputs", nargs="+", type=Path, help="parquet tables")
+    p.add_argument("--column", action="append", default=[], help="NAME=VALUE constant column to add (repeatable)")
+    p.add_argument("--out", type=Path, required=True, help="output parquet")
+    p.set_defaults(func=cmd_concat_tables)
