@@ -142,7 +142,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     for name, func, steps, help_ in (
         ("train-molecule-autoencoder", cmd_train_autoencoder, 1600, "train the SELFIES VAE on MOSES"),
-        ("train-molecule-diffusion", cmd_train_diffusion, 30000, "train the label-conditioned latent diffusion"),
+        ("train-molecule-diffusion", cmd_train_diffusion, 10000, "train the label-conditioned latent diffusion"),
     ):
         p = sub.add_parser(name, help=help_)
         p.add_argument("--out", type=Path, default=None)

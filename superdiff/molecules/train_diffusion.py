@@ -51,7 +51,7 @@ def sampling_weights(y: np.ndarray, labels: list[str], positive_share: float) ->
     return w / w.sum()
 
 
-def train_diffusion(out_dir: Path | None = None, n_moses: int = 60_000, steps: int = 30_000, batch_size: int = 512,
+def train_diffusion(out_dir: Path | None = None, n_moses: int = 60_000, steps: int = 10_000, batch_size: int = 256,
                     lr: float = 1e-3, drop_label: float = 0.3, drop_all: float = 0.15, positive_share: float = 0.15,
                     seed: int = 0, device: str = "cpu", progress: bool = True) -> dict:
     """Train the ε-network and record it in the manifest."""
