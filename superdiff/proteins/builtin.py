@@ -17,19 +17,10 @@ from superdiff.io import atomic_path, write_json_atomic
 from superdiff.models import from_x0
 from superdiff.proteins.ca_model import COORD_SCALE, CADenoiser, CAModelConfig
 from superdiff.schedules import VPSchedule
+from superdiff.weights import ChecksumError, sha256_file
 
 BUILTIN_DIR = Path(__file__).resolve().parents[2] / "resources" / "weights" / "builtin"
 BUILTIN_NAMES = ("helix", "strand")
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def save_expert(model: CADenoiser, weights_path: str | os.PathLike, manifest: dict) -> dict:
@@ -98,7 +89,7 @@ def load_expert(weights_path: str | os.PathLike, device: str | torch.device = "c
     expected = expected_sha256 or manifest.get("sha256")
     actual = sha256_file(weights_path)
     if expected and actual != expected:
-        raise ValueError(f"checksum mismatch for {weights_path}: expected sha256 {expected}, got {actual}")
+        raise ChecksumError(str(weights_path), expected, actual)
     schedule = manifest.get("schedule", {})
     denoiser = CADenoiser(CAModelConfig(**manifest["model_config"]), schedule.get("beta_min", 0.1),
                           schedule.get("beta_max", 20.0))

@@ -178,7 +178,8 @@ class CADenoiser(nn.Module):
         x = x - x.mean(dim=1, keepdim=True)
         h = self.t_mlp(time_embedding(t, self.cfg.dim)).unsqueeze(1).expand(B, L, self.cfg.dim)
         pos = torch.arange(L, device=x.device)
-        relpos_idx = (pos[None, :] - pos[:, None]).clamp(-self.cfg.max_offset, self.cfg.max_offset) + self.cfg.max_offset
+        off = self.cfg.max_offset
+        relpos_idx = (pos[None, :] - pos[:, None]).clamp(-off, off) + off
         y = self.alpha(t)[:, None, None] * x
         for block in self.blocks:
             h, y = block(h, y, relpos_idx)

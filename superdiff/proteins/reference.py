@@ -13,6 +13,7 @@ import bz2
 import gzip
 import hashlib
 import importlib.resources
+import itertools
 import os
 import subprocess
 import sys
@@ -141,7 +142,7 @@ def unbroken_segments(chain: Backbone, min_length: int, max_length: int) -> list
     """``(start, end)`` of the chain's pieces between chain breaks with ``min_length <= end - start <= max_length``."""
     cuts = [0, *(chain.chain_breaks() + 1).tolist(), len(chain)]
     segments = []
-    for start, end in zip(cuts[:-1], cuts[1:], strict=True):
+    for start, end in itertools.pairwise(cuts):
         if min_length <= end - start <= max_length:
             segments.append((start, end))
     return segments
