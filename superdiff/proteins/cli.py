@@ -36,6 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-crop", type=int, default=128)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--checkpoint-every", type=int, default=0, help="also write the weights every N steps")
     p.add_argument("--out", required=True, help="output weights (.safetensors); the manifest goes beside it")
     p.set_defaults(func=_train_backbone)
 
@@ -94,11 +95,16 @@ def _train_backbone(args: argparse.Namespace) -> int:
     chains = select_subset(load_training_chains(args.data, min_length=args.min_crop), cfg)
     print(f"training on {len(chains)} chains ({sum(len(c.ca) for c in chains)} residues), subset {args.subset}",
           flush=True)
-    model, summary = train(chains, cfg, device=args.device,
-                           log=lambda m: print(m, file=sys.stderr, flush=True))
-    manifest = {"name": Path(args.out).stem, "data": str(args.data), "train_config": cfg.to_dict(),
-                "training": summary, "command": "superdiff " + shlex.join(sys.argv[1:])}
-    manifest = save_expert(model, args.out, manifest)
+    command = "superdiff " + shlex.join(sys.argv[1:])
+
+    def save(model, summary):
+        manifest = {"name": Path(args.out).stem, "data": str(args.data), "train_config": cfg.to_dict(),
+                    "training": summary, "command": command}
+        return save_expert(model, args.out, manifest)
+
+    model, summary = train(chains, cfg, device=args.device, log=lambda m: print(m, file=sys.stderr, flush=True),
+                           checkpoint=save, checkpoint_every=args.checkpoint_every)
+    manifest = save(model, summary)
     print(f"wrote {args.out} (sha256 {manifest['sha256']}) after {summary['steps_done']} steps, "
           f"{summary['minutes']:.1f} min")
     return 0

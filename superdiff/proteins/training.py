@@ -153,10 +153,11 @@ def local_distance_loss(x0_hat: torch.Tensor, x0: torch.Tensor, max_sep: int = 4
 
 
 def train(chains: Sequence[TrainingChain], cfg: TrainConfig, device: str | torch.device = "cpu",
-          progress: bool = True, log=None) -> tuple[CADenoiser, dict]:
+          progress: bool = True, log=None, checkpoint=None, checkpoint_every: int = 0) -> tuple[CADenoiser, dict]:
     """Train a :class:`CADenoiser` on ``chains`` (already the chosen subset). Returns the EMA model and a summary.
 
-    Stops after ``cfg.steps`` steps or ``cfg.max_minutes`` minutes, whichever is first.
+    Stops after ``cfg.steps`` steps or ``cfg.max_minutes`` minutes, whichever is first. With ``checkpoint_every``
+    > 0, ``checkpoint(ema_model, summary)`` is called every that many steps.
     """
     device = torch.device(device)
     torch_gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
@@ -194,14 +195,19 @@ def train(chains: Sequence[TrainingChain], cfg: TrainConfig, device: str | torch
             decay = min(cfg.ema, (1 + step) / (10 + step))
             for pe, pm in zip(ema.parameters(), model.parameters(), strict=True):
                 pe.mul_(decay).add_(pm.detach(), alpha=1 - decay)
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         if step % 100 == 0:
             recent = float(np.mean(losses[-100:]))
             bar.set_postfix(loss=f"{recent:.4f}")
             if log is not None:
                 log(f"step {step} loss {recent:.5f} elapsed {time.time() - start:.0f}s")
+        if checkpoint is not None and checkpoint_every > 0 and (step + 1) % checkpoint_every == 0:
+            checkpoint(ema, _summary(step, losses, start, chains))
         if time.time() - start > cfg.max_minutes * 60:
             break
-    summary = {"steps_done": step + 1, "final_loss": float(np.mean(losses[-200:])),
-               "minutes": (time.time() - start) / 60, "train_ids": sorted(c.id for c in chains)}
-    return ema.eval(), summary
+    return ema.eval(), _summary(step, losses, start, chains)
+
+
+def _summary(step: int, losses: list[float], start: float, chains: Sequence[TrainingChain]) -> dict:
+    return {"steps_done": step + 1, "final_loss": float(np.mean(losses[-200:])),
+            "minutes": (time.time() - start) / 60, "train_ids": sorted(c.id for c in chains)}
