@@ -212,8 +212,31 @@ class EsmFolding:
             )
         model = EsmForProteinFolding.from_pretrained(str(folder), local_files_only=True)
         files = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
-        digest = _sha256(files[0]) if files else ""
+        digest = _sha256(files[0].resolve()) if files else ""
         return cls(model, weights=str(folder), weights_sha256=digest, **kwargs)
+
+    @classmethod
+    def from_verified_download(
+        cls, config_source: str, config_sha256: str, weights_source: str, weights_sha256: str,
+        cache_dir: str | os.PathLike | None = None, **kwargs: Any,
+    ) -> EsmFolding:
+        """Fetch ESMFold's ``config.json`` and weights file through :func:`superdiff.weights.fetch` (sha256
+        verified, cached, atomic), assemble them into a Hugging Face folder and load it.
+
+        ``weights_source`` ends in ``.safetensors`` or ``.bin`` (the file name ``transformers`` expects is derived
+        from that suffix). Any URL scheme :func:`~superdiff.weights.fetch` accepts works (``https``, ``file``).
+        """
+        from superdiff.weights import fetch
+
+        config = fetch(config_source, config_sha256, cache_dir)
+        weights = fetch(weights_source, weights_sha256, cache_dir)
+        name = "model.safetensors" if str(weights_source).endswith(".safetensors") else "pytorch_model.bin"
+        folder = config.parent / f"esmfold-{weights_sha256[:16]}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for link, target in ((folder / "config.json", config), (folder / name, weights)):
+            if not link.exists():
+                link.symlink_to(target.resolve())
+        return cls.from_weights(folder, **kwargs)
 
     def settings(self) -> dict[str, Any]:
         return {
