@@ -31,6 +31,7 @@ validate(config, "workflow/schemas/config.schema.json")
 
 
 include: "workflow/rules/campaign.smk"
+include: "workflow/rules/proteins.smk"
 include: "workflow/rules/molecules.smk"
 
 

@@ -51,7 +51,9 @@ class ProteinMethod(_Strict):
     operator: Literal["single", "average", "or", "and"] = Field(..., description="Kappa rule.")
     index: int | None = Field(None, ge=0, description="Which expert (0-based) for operator 'single'.")
     temperature: float | None = Field(None, gt=0, description="OR temperature T.")
-    bias: list[float] | None = Field(None, description="Per-expert log-weight bias (OR, AND).")
+    bias: list[float] | None = Field(
+        None, description="OR: per-expert log-weight bias (one per model); AND: one bias (or one per model)."
+    )
 
     @model_validator(mode="after")
     def _fields_fit_operator(self) -> ProteinMethod:
@@ -73,10 +75,19 @@ class InverseFold(_Strict):
 
 
 class Refold(_Strict):
+    """Refolding and designability (self-consistency: ProteinMPNN sequences refolded, scRMSD to the design)."""
+
     enabled: bool = False
     backend: Literal["esmfold"] = "esmfold"
-    scrmsd_threshold: float = Field(2.0, gt=0, description="Designable if min Cα scRMSD below this (Å).")
-    plddt_threshold: float = Field(70.0, ge=0, le=100, description="... and pLDDT at least this.")
+    preset: Literal["superdiff", "genie2"] = Field(
+        "superdiff",
+        description="Designability protocol: 'superdiff' (min scRMSD < 2 Å) or 'genie2' (scRMSD <= 2 Å and "
+        "pLDDT >= 70); ProteinMPNN settings come from inverse_fold.",
+    )
+    esmfold_weights: str | None = Field(
+        None, description="Local folder of the verified facebook/esmfold_v1 weights (default: the HF cache)."
+    )
+    chunk_size: int = Field(64, ge=0, description="ESMFold trunk chunk size (0 = unchunked; smaller = less memory).")
     reason_off: str = Field(
         "ESMFold weights are downloaded at run time and this machine has no internet access, so designs are "
         "not refolded and designability (scRMSD) is not computed.",
@@ -130,8 +141,10 @@ class Proteins(_Strict):
         for name, m in self.methods.items():
             if m.index is not None and m.index >= n:
                 raise ValueError(f"methods.{name}.index = {m.index}, but there are only {n} models (0..{n - 1})")
-            if m.bias is not None and len(m.bias) != n:
+            if m.operator == "or" and m.bias is not None and len(m.bias) != n:
                 raise ValueError(f"methods.{name}.bias has {len(m.bias)} values, expected one per model ({n})")
+            if m.operator == "and" and m.bias is not None and len(m.bias) not in (1, n):
+                raise ValueError(f"methods.{name}.bias has {len(m.bias)} values, expected 1 or one per model ({n})")
             if m.operator != "single" and n < 2:
                 raise ValueError(f"methods.{name}: operator '{m.operator}' needs at least 2 models, got {n}")
         return self

@@ -66,6 +66,57 @@ def cmd_concat_tables(args) -> int:
     return 0
 
 
+def cmd_verify_models(args) -> int:
+    from superdiff.io import provenance, write_json_atomic
+    from superdiff.models.registry import load_model, parse_spec
+
+    entries = []
+    for spec in args.model:
+        model = load_model(spec, args.device)  # fetches (cached) and checks sha256; raises on a mismatch
+        manifest = getattr(model, "manifest", {}) or {}
+        entries.append({"spec": spec, "kind": parse_spec(spec)["kind"], "class": type(model).__name__,
+                        "sha256": manifest.get("sha256"), "file": manifest.get("file"),
+                        "min_length": getattr(model, "min_length", None),
+                        "max_length": getattr(model, "max_length", None)})
+        print(f"{spec}: ok ({entries[-1]['class']}, sha256 {entries[-1]['sha256']})")
+    write_json_atomic(args.out, {"models": entries, "provenance": provenance({"models": list(args.model)})})
+    return 0
+
+
+def _assignments(items: list[str], flag: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise ValueError(f"{flag} expects METHOD=PATH, got {item!r}")
+        out[key] = value
+    return out
+
+
+def cmd_gather_designs(args) -> int:
+    from superdiff.io import write_parquet_atomic
+    from superdiff.report.aggregate import gather_designs
+
+    frame = gather_designs([Path(p).parent for p in args.inputs], args.pdb_dir)
+    write_parquet_atomic(args.out, frame)
+    print(f"{len(frame)} designs from {len(args.inputs)} shards -> {args.pdb_dir}")
+    return 0
+
+
+def cmd_aggregate_proteins(args) -> int:
+    from superdiff.io import write_parquet_atomic, write_text_atomic
+    from superdiff.report.aggregate import campaign_designs, method_summary
+
+    diversity = _assignments(args.diversity, "--diversity")
+    summaries = {m: str(Path(p).with_suffix("")) + ".summary.json" for m, p in diversity.items()}
+    designs = campaign_designs(args.shard_dir, diversity)
+    summary = method_summary(designs, summaries, args.refold_note)
+    write_parquet_atomic(args.out_designs, designs)
+    write_text_atomic(args.out_summary, summary.to_csv(index=False))
+    print(summary.to_string(index=False))
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the workflow subcommands."""
     p = sub.add_parser("validate-config", help="validate campaign config files (errors name key, value, allowed)")
@@ -88,3 +139,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--column", action="append", default=[], help="NAME=VALUE constant column to add (repeatable)")
     p.add_argument("--out", type=Path, required=True, help="output parquet")
     p.set_defaults(func=cmd_concat_tables)
+
+    p = sub.add_parser("verify-models", help="load each model spec (download + sha256 check) and record them")
+    p.add_argument("--model", action="append", required=True, help="model spec, e.g. builtin:helix (repeatable)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", type=Path, required=True, help="JSON record of the verified models")
+    p.set_defaults(func=cmd_verify_models)
+
+    p = sub.add_parser("gather-designs", help="copy one method's shard PDBs into one folder under unique ids")
+    p.add_argument("inputs", nargs="+", type=Path, help="designs.parquet of each shard folder")
+    p.add_argument("--pdb-dir", type=Path, required=True, help="folder for the gathered PDB files")
+    p.add_argument("--out", type=Path, required=True, help="gathered designs table (parquet)")
+    p.set_defaults(func=cmd_gather_designs)
+
+    p = sub.add_parser("aggregate-proteins", help="one row per design and one per method, from the shard folders")
+    p.add_argument("--shard-dir", action="append", required=True, type=Path,
+                   help="shard folder <method>/L<length>/seeds<first>-<stop> (repeatable)")
+    p.add_argument("--diversity", action="append", default=[], help="METHOD=diversity.parquet (repeatable)")
+    p.add_argument("--refold-note", default=None, help="why designability is missing (refolding off)")
+    p.add_argument("--out-designs", type=Path, required=True, help="per-design table (parquet)")
+    p.add_argument("--out-summary", type=Path, required=True, help="per-method table (CSV)")
+    p.set_defaults(func=cmd_aggregate_proteins)

@@ -75,6 +75,8 @@ MinJobAge=3600
 JobAcctGatherType=jobacct_gather/linux
 JobAcctGatherFrequency=5
 AccountingStorageType=accounting_storage/slurmdbd
+# store the --comment Snakemake gives each job (rule and wildcards), so sacct can map jobs to rules
+AccountingStoreFlags=job_comment
 AccountingStorageHost=127.0.0.1
 AccountingStoragePort=$DBD_PORT
 JobCompType=jobcomp/none

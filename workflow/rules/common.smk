@@ -50,6 +50,125 @@ def campaign_json():
     return json.dumps(resolved(CAMPAIGN), sort_keys=True)
 
 
+# ---------------------------------------------------------------- proteins
+
+SHARD = f"{OUT}/proteins/shards/{{method}}/L{{length}}/seeds{{first}}-{{stop}}"
+SHARD_NAME = "{method}/L{length}/seeds{first}-{stop}"
+
+
+def protein_shards():
+    """(method, length, first, stop) for every sampling job."""
+    if not PROTEINS:
+        return []
+    return [
+        (m, length, a, b)
+        for m in PROTEINS.methods
+        for length in PROTEINS.lengths
+        for a, b in PROTEINS.seeds.shards()
+    ]
+
+
+def shard_dir(method, length, first, stop):
+    return f"{OUT}/proteins/shards/{method}/L{length}/seeds{first}-{stop}"
+
+
+def protein_model_args(wildcards=None):
+    args = []
+    for spec in PROTEINS.models:
+        args += ["--model", spec]
+    return shlex.join(args)
+
+
+def protein_method_args(wildcards):
+    """sample-backbones arguments of one method: operator, index, temperature, bias."""
+    m = PROTEINS.methods[wildcards.method]
+    args = ["--method", m.operator]
+    if m.index is not None:
+        args += ["--index", str(m.index)]
+    if m.temperature is not None:
+        args += ["--temperature", str(m.temperature)]
+    for b in m.bias or []:
+        args += ["--bias", str(b)]
+    return shlex.join(args)
+
+
+def protein_steps(wildcards=None):
+    return PROTEINS.steps
+
+
+def inverse_fold_args(wildcards=None):
+    f = PROTEINS.evaluation.inverse_fold
+    return shlex.join(["--n-sequences", str(f.sequences), "--temperature", str(f.temperature)])
+
+
+def self_consistency_args(wildcards=None):
+    f, r = PROTEINS.evaluation.inverse_fold, PROTEINS.evaluation.refold
+    args = ["--preset", r.preset, "--n-sequences", str(f.sequences), "--temperature", str(f.temperature)]
+    args += ["--folding", r.backend, "--chunk-size", str(r.chunk_size)]
+    if r.esmfold_weights:
+        args += ["--esmfold-weights", r.esmfold_weights]
+    return shlex.join(args)
+
+
+def novelty_args(wildcards=None):
+    ref = PROTEINS.evaluation.novelty.reference
+    return "" if ref == "builtin" else shlex.join(["--reference", ref])
+
+
+def _shard_tables(method, length, first, stop):
+    """The tables one shard contributes to the campaign (its designs and the enabled evaluations)."""
+    d = shard_dir(method, length, first, stop)
+    e = PROTEINS.evaluation
+    tables = [f"{d}/designs.parquet"]
+    if e.refold.enabled:
+        tables.append(f"{d}/self_consistency.parquet")
+    elif e.inverse_fold.enabled:
+        tables.append(f"{d}/sequences.parquet")
+    if e.novelty.enabled:
+        tables.append(f"{d}/novelty.parquet")
+    if e.secondary_structure.enabled:
+        tables.append(f"{d}/secondary_structure.parquet")
+    return tables
+
+
+def protein_method_shard_tables(wildcards):
+    """designs.parquet of every shard of one method, in (length, seed) order."""
+    return [
+        f"{shard_dir(m, length, a, b)}/designs.parquet"
+        for m, length, a, b in protein_shards()
+        if m == wildcards.method
+    ]
+
+
+def protein_evaluation_tables(wildcards=None):
+    return [t for shard in protein_shards() for t in _shard_tables(*shard)]
+
+
+def protein_diversity_tables(wildcards=None):
+    if not PROTEINS.evaluation.diversity.enabled:
+        return []
+    return [f"{OUT}/proteins/methods/{m}/diversity.parquet" for m in PROTEINS.methods]
+
+
+def aggregate_proteins_args(wildcards=None):
+    args = []
+    for shard in protein_shards():
+        args += ["--shard-dir", shard_dir(*shard)]
+    if PROTEINS.evaluation.diversity.enabled:
+        for m in PROTEINS.methods:
+            args += ["--diversity", f"{m}={OUT}/proteins/methods/{m}/diversity.parquet"]
+    refold = PROTEINS.evaluation.refold
+    if not refold.enabled:
+        args += ["--refold-note", f"Refolding is off: {refold.reason_off}"]
+    return shlex.join(args)
+
+
+def protein_targets():
+    if not PROTEINS:
+        return []
+    return [f"{OUT}/proteins/designs.parquet", f"{OUT}/proteins/summary.csv"]
+
+
 # ---------------------------------------------------------------- molecules
 
 
@@ -117,5 +236,6 @@ def molecule_targets():
 def all_targets():
     """Everything the campaign produces."""
     targets = [f"{OUT}/config.resolved.yaml", f"{OUT}/provenance.json"]
+    targets += protein_targets()
     targets += molecule_targets()
     return targets

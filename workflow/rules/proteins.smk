@@ -1,0 +1,231 @@
+# Proteins: verify the experts, sample backbones sharded by method x length x seed range, evaluate each shard
+# (inverse folding or full self-consistency, novelty, secondary structure), gather each method for diversity,
+# and aggregate the campaign. A shard folder holds its designs and every per-shard evaluation table:
+#   results/<campaign>/proteins/shards/<method>/L<length>/seeds<first>-<stop>/
+
+
+rule verify_models:
+    output:
+        f"{OUT}/proteins/models.json",
+    params:
+        models=protein_model_args,
+    log:
+        f"{LOGS}/verify_models.log",
+    benchmark:
+        f"{BENCH}/verify_models.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "../../envs/proteins.yaml"
+    shell:
+        "superdiff verify-models {params.models} --out {output} > {log} 2>&1"
+
+
+rule sample_backbones:
+    input:
+        f"{OUT}/proteins/models.json",
+    output:
+        designs=f"{SHARD}/designs.parquet",
+        provenance=f"{SHARD}/provenance.json",
+    params:
+        models=protein_model_args,
+        method=protein_method_args,
+        num=shard_size,
+        steps=protein_steps,
+        device=CAMPAIGN.device,
+        outdir=subpath(output.designs, parent=True),
+    log:
+        f"{LOGS}/sample_backbones/{SHARD_NAME}.log",
+    benchmark:
+        f"{BENCH}/sample_backbones/{SHARD_NAME}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
+        gpu=gpus,
+    conda:
+        "../../envs/proteins.yaml"
+    shell:
+        "superdiff sample-backbones {params.models} {params.method} --length {wildcards.length} "
+        "--num {params.num} --seed {wildcards.first} --steps {params.steps} --device {params.device} "
+        "--threads {threads} --out {params.outdir} > {log} 2>&1"
+
+
+rule inverse_fold:
+    input:
+        f"{SHARD}/designs.parquet",
+    output:
+        f"{SHARD}/sequences.parquet",
+    params:
+        args=inverse_fold_args,
+        designs_dir=subpath(input[0], parent=True),
+        device=CAMPAIGN.device,
+    log:
+        f"{LOGS}/inverse_fold/{SHARD_NAME}.log",
+    benchmark:
+        f"{BENCH}/inverse_fold/{SHARD_NAME}.tsv"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=60,
+        gpu=gpus,
+    conda:
+        "../../envs/proteins.yaml"
+    shell:
+        "superdiff inverse-fold --designs-dir {params.designs_dir} --designs {input} {params.args} "
+        "--seed {wildcards.first} --device {params.device} --no-progress --out {output} > {log} 2>&1"
+
+
+# Refolding on: ProteinMPNN and ESMFold run together per shard (each sequence is folded once) and each design
+# gets its scRMSD / scTM / pLDDT and the preset's designability verdict.
+rule self_consistency:
+    input:
+        f"{SHARD}/designs.parquet",
+    output:
+        designs=f"{SHARD}/self_consistency.parquet",
+        sequences=f"{SHARD}/self_consistency_sequences.parquet",
+    params:
+        args=self_consistency_args,
+        designs_dir=subpath(input[0], parent=True),
+        fold_dir=f"{OUT}/proteins/folds/{{method}}/L{{length}}/seeds{{first}}-{{stop}}",
+        device=CAMPAIGN.device,
+    log:
+        f"{LOGS}/self_consistency/{SHARD_NAME}.log",
+    benchmark:
+        f"{BENCH}/self_consistency/{SHARD_NAME}.tsv"
+    threads: 1
+    resources:
+        mem_mb=24000,
+        runtime=240,
+        gpu=gpus,
+    conda:
+        "../../envs/esmfold.yaml"
+    shell:
+        "superdiff self-consistency --designs-dir {params.designs_dir} --designs {input} {params.args} "
+        "--fold-dir {params.fold_dir} --seed {wildcards.first} --device {params.device} --no-progress "
+        "--out {output.designs} --out-sequences {output.sequences} > {log} 2>&1"
+
+
+rule novelty:
+    input:
+        f"{SHARD}/designs.parquet",
+    output:
+        table=f"{SHARD}/novelty.parquet",
+        summary=f"{SHARD}/novelty.summary.json",
+    params:
+        args=novelty_args,
+        designs_dir=subpath(input[0], parent=True),
+    log:
+        f"{LOGS}/novelty/{SHARD_NAME}.log",
+    benchmark:
+        f"{BENCH}/novelty/{SHARD_NAME}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    conda:
+        "../../envs/proteins.yaml"
+    shell:
+        "superdiff novelty --designs-dir {params.designs_dir} --designs {input} {params.args} "
+        "--workers {threads} --no-progress --out {output.table} > {log} 2>&1"
+
+
+rule secondary_structure:
+    input:
+        f"{SHARD}/designs.parquet",
+    output:
+        f"{SHARD}/secondary_structure.parquet",
+    params:
+        designs_dir=subpath(input[0], parent=True),
+    log:
+        f"{LOGS}/secondary_structure/{SHARD_NAME}.log",
+    benchmark:
+        f"{BENCH}/secondary_structure/{SHARD_NAME}.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=15,
+    conda:
+        "../../envs/proteins.yaml"
+    shell:
+        "superdiff secondary-structure --designs-dir {params.designs_dir} --designs {input} "
+        "--no-progress --out {output} > {log} 2>&1"
+
+
+rule gather_designs:
+    input:
+        protein_method_shard_tables,
+    output:
+        f"{OUT}/proteins/methods/{{method}}/designs.parquet",
+    params:
+        pdb_dir=f"{OUT}/proteins/methods/{{method}}/pdbs",
+    log:
+        f"{LOGS}/gather_designs/{{method}}.log",
+    benchmark:
+        f"{BENCH}/gather_designs/{{method}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../../envs/superdiff.yaml"
+    shell:
+        "superdiff gather-designs --pdb-dir {params.pdb_dir} --out {output} {input} > {log} 2>&1"
+
+
+rule diversity:
+    input:
+        f"{OUT}/proteins/methods/{{method}}/designs.parquet",
+    output:
+        table=f"{OUT}/proteins/methods/{{method}}/diversity.parquet",
+        summary=f"{OUT}/proteins/methods/{{method}}/diversity.summary.json",
+        matrix=f"{OUT}/proteins/methods/{{method}}/diversity.tm_matrix.npy",
+    params:
+        pdb_dir=f"{OUT}/proteins/methods/{{method}}/pdbs",
+    log:
+        f"{LOGS}/diversity/{{method}}.log",
+    benchmark:
+        f"{BENCH}/diversity/{{method}}.tsv"
+    threads: 2
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    conda:
+        "../../envs/proteins.yaml"
+    shell:
+        "superdiff diversity --designs-dir {params.pdb_dir} --designs {input} --workers {threads} "
+        "--no-progress --out {output.table} > {log} 2>&1"
+
+
+rule aggregate_proteins:
+    input:
+        shards=protein_evaluation_tables,
+        diversity=protein_diversity_tables,
+    output:
+        designs=report(
+            f"{OUT}/proteins/designs.parquet",
+            caption="../report/protein_designs.rst",
+            category="Proteins",
+        ),
+        summary=report(
+            f"{OUT}/proteins/summary.csv",
+            caption="../report/protein_summary.rst",
+            category="Proteins",
+        ),
+    params:
+        args=aggregate_proteins_args,
+    log:
+        f"{LOGS}/aggregate_proteins.log",
+    benchmark:
+        f"{BENCH}/aggregate_proteins.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/superdiff.yaml"
+    shell:
+        "superdiff aggregate-proteins {params.args} --out-designs {output.designs} "
+        "--out-summary {output.summary} > {log} 2>&1"
