@@ -57,6 +57,12 @@ def _split_done(args, settings, designs):
     return kept, todo
 
 
+def _in_design_order(rows: list[dict[str, Any]], designs) -> list[dict[str, Any]]:
+    """Rows sorted (stably) into the order of ``designs``, whatever order resumed and new rows came in."""
+    position = {d.design_id: i for i, d in enumerate(designs)}
+    return sorted(rows, key=lambda r: position.get(r["design_id"], len(position)))
+
+
 class _Checkpointer:
     """Write the partial table at most every ``CHECKPOINT_SECONDS`` (so a killed job resumes)."""
 
@@ -103,6 +109,7 @@ def _cmd_inverse_fold(args: argparse.Namespace) -> int:
                          "mpnn_nll": d.nll, "native_recovery": d.recovery, "design_seed": seed,
                          "temperature": args.temperature, **model.describe()})
         check.maybe(rows)
+    rows = _in_design_order(rows, designs)
     write_table(args.out, rows, settings)
     n_ok = sum(r["status"] == "ok" for r in rows)
     print(f"inverse-fold: {n_ok} sequences, {sum(r['status'] != 'ok' for r in rows)} failed designs -> {args.out}")
@@ -198,6 +205,8 @@ def _cmd_self_consistency(args: argparse.Namespace) -> int:
         if time.monotonic() - check.last > CHECKPOINT_SECONDS:
             write_table(sequences_out, seq_rows, settings)
         check.maybe(rows)
+    rows = _in_design_order(rows, designs)
+    seq_rows = _in_design_order(seq_rows, designs)
     for row in rows:
         row["preset_json"] = json.dumps(preset.as_dict(), sort_keys=True)
     write_table(sequences_out, seq_rows, settings)
@@ -232,6 +241,7 @@ def _cmd_novelty(args: argparse.Namespace) -> int:
     rows += [_failure(d) for d in todo if not d.ok]
     rows += novelty_rows([d.design_id for d in good], [(d.backbone.ca, d.backbone.sequence) for d in good],
                          references, method, args.workers, args.foldseek_top_k, not args.no_progress)
+    rows = _in_design_order(rows, designs)
     write_table(args.out, rows, settings)
     summary = {**novelty_summary([r["max_tm"] for r in rows if r["status"] == "ok"]),
                "n_failed": sum(r["status"] != "ok" for r in rows), "settings": settings}
@@ -288,6 +298,7 @@ def _cmd_secondary_structure(args: argparse.Namespace) -> int:
         rows.append({"design_id": design.design_id, "path": design.path, "status": "ok", "reason": "",
                      "length": len(design.backbone), "ss_method": ss.method, "ss_states": ss.states,
                      **ss.fractions()})
+    rows = _in_design_order(rows, designs)
     write_table(args.out, rows, settings)
     print(f"secondary-structure: {sum(r['status'] == 'ok' for r in rows)} designs -> {args.out}")
     return 0
