@@ -27,12 +27,13 @@ if not workflow.overwrite_configfiles:
 include: "workflow/rules/common.smk"
 
 
-validate(config, "workflow/schemas/config.schema.json")
+validate(config, "workflow/schemas/config.schema.json", set_default=False)
 
 
 include: "workflow/rules/campaign.smk"
 include: "workflow/rules/proteins.smk"
 include: "workflow/rules/molecules.smk"
+include: "workflow/rules/report.smk"
 
 
 report: "workflow/report/workflow.rst"

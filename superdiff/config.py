@@ -304,8 +304,8 @@ def read_campaign(path: str | Path) -> Campaign:
 
 
 def resolved(campaign: Campaign) -> dict[str, Any]:
-    """The campaign with every default filled in, as plain JSON types."""
-    return campaign.model_dump(mode="json")
+    """The campaign with every default filled in, as plain JSON types (unset optional keys left out)."""
+    return campaign.model_dump(mode="json", exclude_none=True)
 
 
 def json_schema() -> dict[str, Any]:

@@ -117,6 +117,35 @@ def cmd_aggregate_proteins(args) -> int:
     return 0
 
 
+def cmd_trace_backbones(args) -> int:
+    import torch
+
+    from superdiff.io import write_parquet_atomic
+    from superdiff.report.trajectories import trace_backbones
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    frame = trace_backbones(args.model, args.method, length=args.length, num=args.num, seed=args.seed,
+                            steps=args.steps, index=args.index, temperature=args.temperature, bias=args.bias,
+                            device=args.device)
+    frame.insert(0, "method", args.name or args.method)
+    write_parquet_atomic(args.out, frame)
+    print(f"traced {args.num} designs x {args.steps} steps -> {args.out}")
+    return 0
+
+
+def cmd_campaign_report(args) -> int:
+    from superdiff.io import write_text_atomic
+    from superdiff.report.html import load_outputs, render
+
+    outputs = load_outputs(args.config, protein_designs=args.protein_designs, protein_summary=args.protein_summary,
+                           trajectories=args.trajectories, molecules=args.molecules,
+                           molecule_metrics=args.molecule_metrics, provenance=args.provenance)
+    write_text_atomic(args.out, render(outputs))
+    print(f"wrote {args.out}")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the workflow subcommands."""
     p = sub.add_parser("validate-config", help="validate campaign config files (errors name key, value, allowed)")
@@ -160,3 +189,30 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out-designs", type=Path, required=True, help="per-design table (parquet)")
     p.add_argument("--out-summary", type=Path, required=True, help="per-method table (CSV)")
     p.set_defaults(func=cmd_aggregate_proteins)
+
+    p = sub.add_parser("trace-backbones", help="record kappa and log-density paths of a few designs (report)")
+    p.add_argument("--model", action="append", required=True, help="model spec (repeatable)")
+    p.add_argument("--method", default="single", choices=("single", "average", "or", "and"))
+    p.add_argument("--name", default=None, help="method name to record (default: the operator)")
+    p.add_argument("--index", type=int, default=0)
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--bias", type=float, action="append", default=None)
+    p.add_argument("--length", type=int, required=True)
+    p.add_argument("--num", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--out", type=Path, required=True, help="long table (parquet)")
+    p.set_defaults(func=cmd_trace_backbones)
+
+    p = sub.add_parser("campaign-report", help="the self-contained HTML summary of a campaign")
+    p.add_argument("--config", type=Path, required=True, help="config.resolved.yaml of the campaign")
+    p.add_argument("--protein-designs", type=Path, default=None)
+    p.add_argument("--protein-summary", type=Path, default=None)
+    p.add_argument("--trajectories", type=Path, nargs="*", default=())
+    p.add_argument("--molecules", type=Path, default=None)
+    p.add_argument("--molecule-metrics", type=Path, default=None)
+    p.add_argument("--provenance", type=Path, default=None)
+    p.add_argument("--out", type=Path, required=True, help="HTML file")
+    p.set_defaults(func=cmd_campaign_report)

@@ -84,12 +84,25 @@ def shard_designs(shard_dir: str | os.PathLike) -> pd.DataFrame:
             continue
         keep = ["design_id", *[c for c in columns if c in table.columns and c not in designs.columns]]
         designs = designs.merge(_ok(table)[keep], on="design_id", how="left")
+        designs = designs.merge(_status(table, name), on="design_id", how="left")
     sequences = _read_optional(shard_dir / "sequences.parquet")
     if sequences is not None:
         per = sequences_per_design(sequences)
         keep = ["design_id", *[c for c in per.columns if c != "design_id" and c not in designs.columns]]
         designs = designs.merge(per[keep], on="design_id", how="left")
+        designs = designs.merge(_status(sequences, "inverse_fold"), on="design_id", how="left")
     return designs
+
+
+def _status(table: pd.DataFrame, name: str) -> pd.DataFrame:
+    """``design_id, <name>_status, <name>_reason``: one row per design (a failure reason kept, if any)."""
+    if "status" not in table.columns:
+        return pd.DataFrame({"design_id": table["design_id"].unique(), f"{name}_status": "ok",
+                             f"{name}_reason": ""})
+    reason = table["reason"] if "reason" in table.columns else ""
+    frame = pd.DataFrame({"design_id": table["design_id"], f"{name}_status": table["status"],
+                          f"{name}_reason": reason})
+    return frame.drop_duplicates("design_id")
 
 
 def gather_designs(shard_dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLike) -> pd.DataFrame:
@@ -162,6 +175,10 @@ def method_summary(designs: pd.DataFrame, diversity_summaries: Mapping[str, str 
         row["designable_fraction"] = _fraction_true(group, "designable")
         row["mean_min_sc_rmsd"] = _mean(group, "min_sc_rmsd")
         row["designability_note"] = (refold_note or "") if math.isnan(row["designable_fraction"]) else ""
+        for name in ("self_consistency", "inverse_fold", "novelty", "secondary_structure"):
+            col = f"{name}_status"
+            if col in group.columns:
+                row[f"{name}_failed"] = int((group[col].fillna("missing") != "ok").sum())
         row["novel_fraction_tm_lt_0_5"] = _fraction_true(group, "novel_tm_lt_0_5")
         row["novel_fraction_tm_lt_0_3"] = _fraction_true(group, "novel_tm_lt_0_3")
         row["mean_max_tm"] = _mean(group, "max_tm")

@@ -230,6 +230,46 @@ def molecule_targets():
     return [f"{OUT}/molecules/metrics.json", f"{OUT}/molecules/molecules.parquet"]
 
 
+# ---------------------------------------------------------------- report
+
+
+def trace_length(wildcards=None):
+    """Traces use the shortest length of the campaign (cheapest)."""
+    return min(PROTEINS.lengths)
+
+
+def trace_seed(wildcards=None):
+    return PROTEINS.seeds.start
+
+
+def trajectory_tables():
+    if not PROTEINS or not PROTEINS.record_trajectories:
+        return []
+    return [f"{OUT}/proteins/methods/{m}/trajectories.parquet" for m in PROTEINS.methods]
+
+
+def summary_report_inputs(wildcards=None):
+    """Named inputs of the HTML summary (only those the campaign produces)."""
+    inputs = {"config": f"{OUT}/config.resolved.yaml", "provenance": f"{OUT}/provenance.json"}
+    if PROTEINS:
+        inputs["protein_designs"] = f"{OUT}/proteins/designs.parquet"
+        inputs["protein_summary"] = f"{OUT}/proteins/summary.csv"
+        if trajectory_tables():
+            inputs["trajectories"] = trajectory_tables()
+    if MOLECULES:
+        inputs["molecules"] = f"{OUT}/molecules/molecules.parquet"
+        inputs["molecule_metrics"] = f"{OUT}/molecules/metrics.json"
+    return inputs
+
+
+def summary_report_args(wildcards=None):
+    args = []
+    for key, value in summary_report_inputs().items():
+        args.append("--" + key.replace("_", "-"))
+        args += value if isinstance(value, list) else [value]
+    return shlex.join(args)
+
+
 # ---------------------------------------------------------------- targets
 
 
@@ -238,4 +278,5 @@ def all_targets():
     targets = [f"{OUT}/config.resolved.yaml", f"{OUT}/provenance.json"]
     targets += protein_targets()
     targets += molecule_targets()
+    targets.append(f"{OUT}/summary.html")
     return targets

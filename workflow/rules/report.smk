@@ -1,0 +1,57 @@
+# The report: kappa / log-density traces of a few designs per method, and the one-page HTML summary.
+# (The Snakemake report is made afterwards with `snakemake --report results/<campaign>/snakemake-report.html`;
+# the outputs marked with report() below and in the other rule files are what it shows.)
+
+
+rule trace_backbones:
+    input:
+        f"{OUT}/proteins/models.json",
+    output:
+        f"{OUT}/proteins/methods/{{method}}/trajectories.parquet",
+    params:
+        models=protein_model_args,
+        method=protein_method_args,
+        length=trace_length,
+        steps=protein_steps,
+        seed=trace_seed,
+        device=CAMPAIGN.device,
+    log:
+        f"{LOGS}/trace_backbones/{{method}}.log",
+    benchmark:
+        f"{BENCH}/trace_backbones/{{method}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+        gpu=gpus,
+    conda:
+        "../../envs/proteins.yaml"
+    shell:
+        "superdiff trace-backbones {params.models} {params.method} --name {wildcards.method} "
+        "--length {params.length} --num 2 --seed {params.seed} --steps {params.steps} "
+        "--device {params.device} --threads {threads} --out {output} > {log} 2>&1"
+
+
+rule summary_report:
+    input:
+        unpack(summary_report_inputs),
+    output:
+        report(
+            f"{OUT}/summary.html",
+            caption="../report/summary.rst",
+            category="Summary",
+        ),
+    params:
+        args=summary_report_args,
+    log:
+        f"{LOGS}/summary_report.log",
+    benchmark:
+        f"{BENCH}/summary_report.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/superdiff.yaml"
+    shell:
+        "superdiff campaign-report {params.args} --out {output} > {log} 2>&1"
