@@ -128,3 +128,17 @@ def test_bad_arguments_give_clear_errors(tmp_path, capsys):
     assert main(["novelty", "--designs-dir", str(tmp_path / "nope"), "--out", str(tmp_path / "x.parquet"),
                  "--reference", str(tmp_path)]) == 2
     assert "reference" in capsys.readouterr().err
+
+
+def test_a_designs_sequences_do_not_depend_on_its_batch(designs_dir, tmp_path):
+    """good_full gets the same sequences alone as within the whole folder (per-design seeds)."""
+    table = tmp_path / "one.parquet"
+    pd.DataFrame({"design_id": ["good_full"]}).to_parquet(table)
+    common = ["--n-sequences", "2", "--no-progress", "--seed", "7", *LIMITS]
+    assert main(["inverse-fold", "--designs-dir", str(designs_dir), "--out", str(tmp_path / "all.parquet"),
+                 *common]) == 0
+    assert main(["inverse-fold", "--designs-dir", str(designs_dir), "--designs", str(table),
+                 "--out", str(tmp_path / "alone.parquet"), *common]) == 0
+    everything = pd.read_parquet(tmp_path / "all.parquet")
+    alone = pd.read_parquet(tmp_path / "alone.parquet")
+    assert list(alone["sequence"]) == list(everything[everything["design_id"] == "good_full"]["sequence"])
