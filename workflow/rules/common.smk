@@ -265,7 +265,7 @@ def summary_report_inputs(wildcards=None):
 def summary_report_args(wildcards=None):
     args = []
     for key, value in summary_report_inputs().items():
-        args.append("--" + key.replace("_", "-"))
+        args.append(f"--{key.replace('_', '-')}")
         args += value if isinstance(value, list) else [value]
     return shlex.join(args)
 

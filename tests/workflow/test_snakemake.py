@@ -1,0 +1,186 @@
+"""The Snakemake workflow itself: lint, dry runs of every campaign, a bad config refused before any job, and a
+real run of the tiny .test campaign that is killed mid-way, resumed, and then edited."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from superdiff.config import read_campaign
+from .helpers import (
+    CAMPAIGN_CONFIGS,
+    ROOT,
+    TEST_CONFIG,
+    copy_config,
+    kill_group,
+    planned_jobs,
+    run,
+    start,
+    wait_for,
+)
+
+
+def test_lint_is_clean(tmp_path):
+    res = run(ROOT, None, "--lint")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "Congratulations, your workflow is in a good condition!" in res.stdout + res.stderr
+
+
+@pytest.mark.parametrize("config", CAMPAIGN_CONFIGS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_dry_run_of_every_campaign(tmp_path, config):
+    res = run(tmp_path, config, "-n", "--cores", "2")
+    assert res.returncode == 0, res.stdout + res.stderr
+    jobs = planned_jobs(res.stdout)
+    campaign = read_campaign(config)
+    counts = pd.Series([rule for rule, _ in jobs]).value_counts()
+    if campaign.proteins is not None and campaign.proteins.enabled:
+        p = campaign.proteins
+        n_shards = len(p.methods) * len(p.lengths) * len(p.seeds.shards())
+        assert counts["sample_backbones"] == n_shards
+        shards = {(w["method"], w["length"], w["first"], w["stop"]) for r, w in jobs if r == "sample_backbones"}
+        assert shards == {(m, str(length), str(a), str(b)) for m in p.methods for length in p.lengths
+                          for a, b in p.seeds.shards()}
+        evaluation = "self_consistency" if p.evaluation.refold.enabled else "inverse_fold"
+        assert counts[evaluation] == n_shards
+        assert counts["aggregate_proteins"] == 1
+    if campaign.molecules is not None and campaign.molecules.enabled:
+        m = campaign.molecules
+        assert counts["sample_molecules"] == len(m.methods) * len(m.seeds.shards())
+    assert counts["summary_report"] == 1
+    assert not (tmp_path / "results").exists(), "a dry run must not write results"
+
+
+def test_bad_config_is_refused_before_any_job(tmp_path):
+    def edit(d):
+        d["proteins"]["steps"] = 1
+        d["proteins"]["methods"]["and"]["operator"] = "xor"
+        d["molecules"]["guidnace"] = 2
+
+    bad = copy_config(TEST_CONFIG, tmp_path / "bad.yaml", edit)
+    res = run(tmp_path, bad, "--cores", "2")
+    out = res.stdout + res.stderr
+    assert res.returncode != 0
+    assert "invalid campaign config (3 problems)" in out
+    assert "proteins.steps: got 1; Input should be greater than or equal to 2" in out
+    assert "proteins.methods.and.operator: got \"xor\"; Input should be 'single', 'average', 'or' or 'and'" in out
+    assert "molecules.guidnace: unknown key; allowed keys here:" in out
+    assert not (tmp_path / "results").exists()
+    assert "Execute" not in out and "rule " not in out
+
+
+# ------------------------------------------------------------------------------------------- a real run
+
+
+def _shard_benchmarks(results: Path) -> set[Path]:
+    return set((results / "benchmarks" / "sample_backbones").rglob("*.tsv"))
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """Run the .test campaign, SIGKILL it once some shards are done, unlock, resume to the end."""
+    work = tmp_path_factory.mktemp("ci_run")
+    config = copy_config(TEST_CONFIG, work / "config.yaml")
+    results = work / "results" / read_campaign(config).campaign
+    proc = start(work, config, "--cores", "2", log=work / "first.log")
+    try:
+        killed = wait_for(lambda: len(_shard_benchmarks(results)) >= 1, timeout=300, proc=proc)
+    finally:
+        kill_group(proc)
+    assert killed, (work / "first.log").read_text()[-3000:]
+    assert not (results / "summary.html").exists(), "the run finished before it could be killed"
+    done = {}
+    for bench in _shard_benchmarks(results):
+        rel = bench.relative_to(results / "benchmarks" / "sample_backbones").with_suffix("")
+        designs = results / "proteins" / "shards" / rel / "designs.parquet"
+        done[str(rel)] = designs.stat().st_mtime_ns
+    unlock = run(work, config, "--unlock")
+    assert unlock.returncode == 0, unlock.stderr
+    time.sleep(0.01)
+    resumed = run(work, config, "--cores", "2", timeout=900)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-5000:]
+    return {"work": work, "config": config, "results": results, "done_before_kill": done,
+            "resumed_log": resumed.stdout + resumed.stderr}
+
+
+def test_killed_run_resumes_without_redoing_finished_shards(finished_run):
+    results = finished_run["results"]
+    assert finished_run["done_before_kill"]
+    for rel, mtime in finished_run["done_before_kill"].items():
+        designs = results / "proteins" / "shards" / rel / "designs.parquet"
+        assert designs.stat().st_mtime_ns == mtime, f"finished shard {rel} was recomputed after the restart"
+    resumed_shards = {f"{w['method']}/L{w['length']}/seeds{w['first']}-{w['stop']}"
+                      for r, w in planned_jobs(finished_run["resumed_log"]) if r == "sample_backbones"}
+    assert not resumed_shards & set(finished_run["done_before_kill"])
+
+
+def test_outputs_of_the_campaign(finished_run):
+    results, campaign = finished_run["results"], read_campaign(finished_run["config"])
+    p = campaign.proteins
+    designs = pd.read_parquet(results / "proteins" / "designs.parquet")
+    assert len(designs) == len(p.methods) * len(p.lengths) * p.seeds.count
+    assert set(designs["method"]) == set(p.methods)
+    assert designs["design_key"].is_unique or designs.groupby("method")["design_key"].apply(
+        lambda s: s.is_unique).all()
+    for column in ("max_tm", "helix_fraction", "strand_fraction", "mean_mpnn_nll", "cluster", "log_q_0", "log_q_1"):
+        assert column in designs.columns, column
+    summary = pd.read_csv(results / "proteins" / "summary.csv")
+    assert list(summary["method"]) == list(p.methods)
+    assert summary["designable_fraction"].isna().all()
+    assert summary["designability_note"].str.contains("Refolding is off").all()
+    shard_files = sorted((results / "proteins" / "shards").rglob("designs.parquet"))
+    assert len(shard_files) == len(p.methods) * len(p.lengths) * len(p.seeds.shards())
+    # provenance: the resolved config and package versions beside the results
+    resolved = yaml.safe_load((results / "config.resolved.yaml").read_text())
+    assert resolved["proteins"]["evaluation"]["refold"]["enabled"] is False
+    prov = json.loads((results / "provenance.json").read_text())
+    assert prov["settings"] == resolved and prov["versions"]["torch"]
+    # the self-contained summary: figures embedded, nothing fetched from the network
+    page = (results / "summary.html").read_text()
+    assert "Refolding is off" in page
+    assert len(re.findall(r'<img src="data:image/png;base64,', page)) >= 4
+    assert not re.search(r'(src|href)="https?://', page)
+    # every job left a benchmark file
+    assert len(list((results / "benchmarks").rglob("*.tsv"))) >= len(shard_files) * 4
+    if campaign.molecules is not None and campaign.molecules.enabled:
+        m = campaign.molecules
+        mol = pd.read_parquet(results / "molecules" / "molecules.parquet")
+        assert len(mol) == len(m.methods) * m.seeds.count
+        metrics = json.loads((results / "molecules" / "metrics.json").read_text())
+        assert set(metrics["runs"]) == set(m.methods)
+        assert "Molecules" in page
+
+
+def test_complete_run_has_nothing_left_to_do(finished_run):
+    res = run(finished_run["work"], finished_run["config"], "-n", "--cores", "2")
+    assert res.returncode == 0
+    assert "Nothing to be done" in res.stdout + res.stderr
+
+
+def test_changing_one_parameter_reruns_only_the_jobs_it_affects(finished_run, tmp_path):
+    work = finished_run["work"]
+    edited = copy_config(finished_run["config"], tmp_path / "edited.yaml",
+                         lambda d: d["proteins"]["methods"]["and"].update(bias=[0.5]))
+    res = run(work, edited, "-n", "--cores", "2")
+    assert res.returncode == 0, res.stderr
+    jobs = planned_jobs(res.stdout)
+    rules = {r for r, _ in jobs}
+    assert {"sample_backbones", "inverse_fold", "novelty", "secondary_structure", "aggregate_proteins"} <= rules
+    assert all(w.get("method", "and") == "and" for _, w in jobs), jobs
+    assert not rules & {"sample_molecules", "molecule_method_table", "molecule_metrics", "verify_models"}
+    campaign = read_campaign(edited)
+    n_and = len(campaign.proteins.lengths) * len(campaign.proteins.seeds.shards())
+    assert sum(r == "sample_backbones" for r, _ in jobs) == n_and
+
+
+def test_snakemake_report(finished_run):
+    work, config = finished_run["work"], finished_run["config"]
+    out = finished_run["results"] / "snakemake-report.html"
+    res = run(work, config, "--report", str(out))
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+    assert out.stat().st_size > 10_000
