@@ -236,11 +236,17 @@ def _cmd_novelty(args: argparse.Namespace) -> int:
                 "foldseek_top_k": args.foldseek_top_k if method == "foldseek" else None,
                 "tm_normalisation": "design length"}
     designs = _designs(args)
+    if args.refolded:
+        settings["structures"] = f"refolded (best scRMSD sequence) from {Path(args.refolded).resolve()}"
+        designs = _refolded_designs(designs, args.refolded)
     rows, todo = _split_done(args, settings, designs)
     good = [d for d in todo if d.ok]
     rows += [_failure(d) for d in todo if not d.ok]
     rows += novelty_rows([d.design_id for d in good], [(d.backbone.ca, d.backbone.sequence) for d in good],
                          references, method, args.workers, args.foldseek_top_k, not args.no_progress)
+    paths = {d.design_id: d.path for d in designs}
+    for row in rows:
+        row["path"] = paths.get(row["design_id"], row.get("path", ""))
     rows = _in_design_order(rows, designs)
     write_table(args.out, rows, settings)
     summary = {**novelty_summary([r["max_tm"] for r in rows if r["status"] == "ok"]),
@@ -249,6 +255,30 @@ def _cmd_novelty(args: argparse.Namespace) -> int:
     print(f"novelty: {summary['n']} designs, fraction max TM < 0.5: {summary['fraction_tm_lt_0_5']:.3f}, "
           f"< 0.3: {summary['fraction_tm_lt_0_3']:.3f} -> {args.out}")
     return 0
+
+
+def _refolded_designs(designs, table_path: str):
+    """Replace each design by the prediction of its best-scRMSD sequence (a self-consistency sequences table)."""
+    import pandas as pd
+
+    from superdiff.evaluation.inputs import DesignInput, load_design
+
+    table = pd.read_parquet(table_path)
+    for column in ("design_id", "sc_rmsd", "fold_pdb"):
+        if column not in table.columns:
+            raise KeyError(f"{table_path}: expected column {column!r} (a self-consistency sequences table)")
+    table = table[table["fold_pdb"].notna() & table["sc_rmsd"].notna()]
+    best = table.sort_values("sc_rmsd").drop_duplicates("design_id").set_index("design_id")["fold_pdb"]
+    out = []
+    for design in designs:
+        if not design.ok:
+            out.append(design)
+        elif design.design_id not in best.index:
+            out.append(DesignInput(design.design_id, design.path, None, "no refolded structure for this design"))
+        else:
+            refolded = load_design(best[design.design_id], allow_chain_breaks=True)
+            out.append(DesignInput(design.design_id, refolded.path, refolded.backbone, refolded.reason))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------- diversity
@@ -339,6 +369,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("novelty", help="max TM-score of each design against a reference set")
     _add_design_args(p, "novelty table (parquet)")
     p.add_argument("--reference", default=None, help="folder of PDB/mmCIF files (default: the built-in set)")
+    p.add_argument("--refolded", default=None,
+                   help="self-consistency sequences table: score each design's best-scRMSD prediction instead")
     p.add_argument("--min-reference-length", type=int, default=20)
     p.add_argument("--method", choices=("tmalign", "foldseek", "auto"), default="tmalign")
     p.add_argument("--foldseek-top-k", type=int, default=50)

@@ -128,7 +128,8 @@ class DesignedSequence:
         index: its index ``j`` among the backbone's sequences (its seed is ``(seed, j)``).
         sequence: one-letter sequence, length ``L``.
         nll: mean negative log-likelihood per residue (nats) under the model at temperature 1.
-        recovery: fraction of positions equal to the backbone's own sequence (NaN when that is unknown).
+        recovery: fraction of positions equal to the backbone's own sequence (NaN when that is unknown, i.e.
+            all ``X`` or a poly-Gly placeholder as written for generated Cα backbones).
     """
 
     index: int
@@ -271,8 +272,9 @@ def design_sequences(
     seq_np = seq.cpu().numpy()
     nll = -torch.gather(log_probs, 2, seq[..., None])[..., 0].mean(-1).cpu().numpy()
     native = np.array([ALPHABET.find(c) for c in backbone.sequence])
-    known = native >= 0
-    known &= native != ALPHABET.index("X")
+    known = (native >= 0) & (native != ALPHABET.index("X"))
+    if set(backbone.sequence) <= {"G", "X"}:  # a poly-Gly placeholder (generated backbone): no native sequence
+        known[:] = False
     out = []
     for j in range(n):
         recovery = float(np.mean(seq_np[j][known] == native[known])) if known.any() else float("nan")

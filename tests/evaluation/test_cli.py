@@ -142,3 +142,23 @@ def test_a_designs_sequences_do_not_depend_on_its_batch(designs_dir, tmp_path):
     everything = pd.read_parquet(tmp_path / "all.parquet")
     alone = pd.read_parquet(tmp_path / "alone.parquet")
     assert list(alone["sequence"]) == list(everything[everything["design_id"] == "good_full"]["sequence"])
+
+
+def test_novelty_of_the_refolded_structures(designs_dir, tmp_path):
+    sc = tmp_path / "sc.parquet"
+    assert main(["self-consistency", "--designs-dir", str(designs_dir), "--designs", str(_table(tmp_path)),
+                 "--out", str(sc), "--n-sequences", "1", "--folding", "external",
+                 "--command", oracle_command(tmp_path, designs_dir / "good_full.pdb", 90.0),
+                 "--fold-dir", str(tmp_path / "f"), "--no-progress"]) == 0
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    (reference / "a.pdb").write_text((designs_dir / "good_full.pdb").read_text())
+    out = tmp_path / "novelty.parquet"
+    assert main(["novelty", "--designs-dir", str(designs_dir), "--designs", str(_table(tmp_path)),
+                 "--refolded", str(tmp_path / "sc.sequences.parquet"), "--reference", str(reference),
+                 "--workers", "1", "--out", str(out), "--no-progress"]) == 0
+    frame = pd.read_parquet(out).set_index("design_id")
+    assert frame.loc["good_full", "max_tm"] == pytest.approx(1.0, abs=1e-6)
+    assert frame.loc["good_full", "path"] == str(tmp_path / "f" / "good_full_seq0.pdb")
+    assert frame.loc["missing_one", "status"] == "failed"
+    assert "refolded" in json.loads(frame["settings"].iloc[0])["structures"]
