@@ -166,14 +166,33 @@ def novelty_scores(
     from tqdm.auto import tqdm
 
     subsets = subsets or [None] * len(designs)
-    tasks = [(np.asarray(ca, dtype=np.float64), seq, sub) for (ca, seq), sub in zip(designs, subsets, strict=True)]
-    n_workers = min(resolve_workers(workers), max(len(tasks), 1))
+    n_workers = resolve_workers(workers)
+    # Fewer designs than workers: split each design's references into parts so every core has work. The max of
+    # the parts' maxima is the max, and the length bound stays exact within each part.
+    parts = max(1, -(-n_workers // max(len(designs), 1))) if len(designs) < n_workers else 1
+    tasks, owner = [], []
+    for i, ((ca, seq), sub) in enumerate(zip(designs, subsets, strict=True)):
+        indices = tuple(range(len(references))) if sub is None else tuple(sub)
+        for k in range(min(parts, max(len(indices), 1))):
+            tasks.append((np.asarray(ca, dtype=np.float64), seq, indices[k::parts] if parts > 1 else sub))
+            owner.append(i)
+    n_workers = min(n_workers, max(len(tasks), 1))
     if n_workers == 1:
         _init_worker(references.chains)
-        return [_worker(t) for t in tqdm(tasks, desc="novelty", disable=not progress)]
-    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-    with context.Pool(n_workers, initializer=_init_worker, initargs=(references.chains,)) as pool:
-        return list(tqdm(pool.imap(_worker, tasks), total=len(tasks), desc="novelty", disable=not progress))
+        results = [_worker(t) for t in tqdm(tasks, desc="novelty", disable=not progress)]
+    else:
+        context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods()
+                                              else "spawn")
+        with context.Pool(n_workers, initializer=_init_worker, initargs=(references.chains,)) as pool:
+            results = list(tqdm(pool.imap(_worker, tasks), total=len(tasks), desc="novelty", disable=not progress))
+    return [_combine([r for r, o in zip(results, owner, strict=True) if o == i]) for i in range(len(designs))]
+
+
+def _combine(parts: list[NoveltyResult]) -> NoveltyResult:
+    """The result over the union of disjoint reference parts."""
+    best = max(parts, key=lambda r: r.max_tm)
+    return NoveltyResult(best.max_tm, best.best_reference, sum(r.n_aligned for r in parts),
+                         sum(r.n_skipped_by_bound for r in parts))
 
 
 def foldseek_available() -> bool:

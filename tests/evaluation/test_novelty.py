@@ -57,6 +57,8 @@ def test_workers_give_the_same_answer(reference):
     one = novelty_scores(designs, reference, workers=1)
     two = novelty_scores(designs, reference, workers=2)
     assert [r.max_tm for r in one] == [r.max_tm for r in two]
+    split = novelty_scores(designs[:1], reference, workers=2)  # one design: references split over 2 workers
+    assert split[0].max_tm == one[0].max_tm and split[0].best_reference == one[0].best_reference
 
 
 def test_builtin_reference_set_contains_its_own_chains():
