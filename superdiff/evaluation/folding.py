@@ -24,6 +24,7 @@ import os
 import re
 import shlex
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -132,24 +133,24 @@ class ExternalFolding:
     def fold(self, named_sequences: dict[str, str], out_dir: str | os.PathLike) -> dict[str, FoldResult]:
         _check_names(named_sequences)
         out_dir = Path(out_dir)
-        work = out_dir / ".external"
-        work.mkdir(parents=True, exist_ok=True)
-        fasta = work / "input.fasta"
-        write_text_atomic(fasta, "".join(f">{n}\n{s}\n" for n, s in named_sequences.items()))
-        raw = work / "predictions"
-        raw.mkdir(exist_ok=True)
-        command = self.command.format(fasta=shlex.quote(str(fasta)), out_dir=shlex.quote(str(raw)))
-        done = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=self.timeout)
-        if done.returncode != 0:
-            raise RuntimeError(f"external folding command failed ({done.returncode}): {done.stderr[-2000:]}")
-        results = {}
-        for name, seq in named_sequences.items():
-            found = _find_prediction(raw, name)
-            if found is None:
-                raise FileNotFoundError(f"external folding produced no PDB for {name!r} in {raw}")
-            target = out_dir / f"{name}.pdb"
-            write_text_atomic(target, found.read_text())
-            results[name] = read_prediction(target, name, seq)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".external-", dir=out_dir) as work:
+            fasta = Path(work) / "input.fasta"
+            write_text_atomic(fasta, "".join(f">{n}\n{s}\n" for n, s in named_sequences.items()))
+            raw = Path(work) / "predictions"
+            raw.mkdir()
+            command = self.command.format(fasta=shlex.quote(str(fasta)), out_dir=shlex.quote(str(raw)))
+            done = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=self.timeout)
+            if done.returncode != 0:
+                raise RuntimeError(f"external folding command failed ({done.returncode}): {done.stderr[-2000:]}")
+            results = {}
+            for name, seq in named_sequences.items():
+                found = _find_prediction(raw, name)
+                if found is None:
+                    raise FileNotFoundError(f"external folding produced no PDB for {name!r} in {raw}")
+                target = out_dir / f"{name}.pdb"
+                write_text_atomic(target, found.read_text())
+                results[name] = read_prediction(target, name, seq)
         return results
 
 
@@ -183,6 +184,9 @@ class EsmFolding:
     def __init__(self, model: Any, *, weights: str = "", weights_sha256: str = "", chunk_size: int | None = 64,
                  num_recycles: int | None = None, device: str = "cpu") -> None:
         self.model = model.to(device).eval()
+        if str(device).startswith("cpu") and next(self.model.esm.parameters()).dtype != next(
+                self.model.trunk.parameters()).dtype:
+            self.model.esm.float()  # ESMFold keeps its language model in fp16 (fp16_esm); CPUs run it in fp32
         self.weights = weights
         self.weights_sha256 = weights_sha256
         self.chunk_size = chunk_size

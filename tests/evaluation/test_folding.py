@@ -18,7 +18,7 @@ from superdiff.proteins.structure import read_backbone
 SEQUENCE = "MKTAYIAKQRQISFVKSHFSRQ"
 
 
-def tiny_esmfold():
+def tiny_esmfold(fp16_esm: bool = False):
     """A randomly initialised ESMFold small enough to run in a second, through the real transformers code."""
     import torch
     from transformers import EsmConfig, EsmForProteinFolding
@@ -31,7 +31,7 @@ def tiny_esmfold():
     config = EsmConfig(vocab_size=33, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
                        intermediate_size=32, pad_token_id=1, mask_token_id=32, is_folding_model=True,
                        position_embedding_type="rotary", token_dropout=True, vocab_list=get_default_vocab_list(),
-                       esmfold_config=dict(fp16_esm=False, lddt_head_hid_dim=8, trunk=trunk))
+                       esmfold_config=dict(fp16_esm=fp16_esm, lddt_head_hid_dim=8, trunk=trunk))
     with torch.random.fork_rng():  # reproducible random weights without touching the caller's RNG
         torch.manual_seed(0)
         return EsmForProteinFolding(config)
@@ -56,6 +56,16 @@ def test_esmfold_path_writes_a_pdb_with_plddt(tiny, tmp_path):
     settings = folder.settings()
     assert settings["esmfold_chunk_size"] == 8 and settings["esmfold_num_recycles"] == 1
     assert EsmFolding(tiny, chunk_size=None).settings()["esmfold_num_recycles"] == 1  # max_recycles - 1
+
+
+def test_fp16_language_model_runs_in_fp32_on_cpu(tmp_path):
+    import torch
+
+    model = tiny_esmfold(fp16_esm=True)
+    assert next(model.esm.parameters()).dtype == torch.float16  # as ESMFold v1 ships
+    folder = EsmFolding(model, chunk_size=None, num_recycles=0)
+    assert next(folder.model.esm.parameters()).dtype == torch.float32
+    assert np.isfinite(folder.fold({"x": SEQUENCE}, tmp_path)["x"].ca).all()
 
 
 def test_esmfold_from_local_weights_records_the_file(tiny, tmp_path):
