@@ -84,3 +84,17 @@ def test_variant_resolution(chain):
         resolve_variant("vanilla", ca_only)
     with pytest.raises(ValueError, match="temperature"):
         design_sequences(load_mpnn("ca"), chain, n=1, temperature=0.0)
+
+
+def test_recovery_on_chains_of_the_builtin_reference_set(ca_model):
+    reference = pytest.importorskip("superdiff.proteins.reference")
+    try:
+        chains = reference.load_reference_set()
+    except (FileNotFoundError, OSError) as err:
+        pytest.skip(f"built-in reference set not built: {err}")
+    picked = sorted(chains, key=lambda c: (abs(len(c.sequence) - 100), c.id))[:2]
+    recoveries = []
+    for i, chain in enumerate(picked):
+        backbone = Backbone(chain.ca, chain.sequence)
+        recoveries += [d.recovery for d in design_sequences(ca_model, backbone, n=2, temperature=0.1, seed=i)]
+    assert np.mean(recoveries) > 5 * RANDOM_RECOVERY, recoveries
