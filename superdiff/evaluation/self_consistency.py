@@ -125,7 +125,7 @@ def evaluate_design(
     for d in designed:
         name = names[d.sequence]
         row = {
-            "design_id": design.design_id, "seq_index": d.index, "sequence": d.sequence,
+            "design_id": design.design_id, "preset": preset.name, "seq_index": d.index, "sequence": d.sequence,
             "duplicate_of": first[d.sequence] if first[d.sequence] != d.index else None,
             "mpnn_nll": d.nll, "native_recovery": d.recovery, "fold_name": name if refolding else None,
             "fold_pdb": None, "sc_rmsd": NAN, "sc_tm": NAN, "plddt": NAN, "passes": None,

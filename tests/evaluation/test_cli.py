@@ -72,6 +72,7 @@ def test_self_consistency_with_refolding_off(designs_dir, tmp_path):
     assert preset["min_plddt"] == 70.0 and preset["n_sequences"] == 2
     sequences = pd.read_parquet(tmp_path / "sc.sequences.parquet")
     assert len(sequences) == 4 and sequences["sc_rmsd"].isna().all()
+    assert (sequences["preset"] == "genie2+custom").all()
 
 
 def test_self_consistency_designable_with_an_oracle(designs_dir, tmp_path):
