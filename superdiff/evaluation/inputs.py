@@ -106,8 +106,21 @@ def load_designs(
     """All designs of ``folder`` (or only ``design_ids``, in that order; a missing one becomes a failure row)."""
     files = list_structure_files(folder)
     if design_ids is None:
-        return [load_design(p, **options) for p in files]
-    by_id = {design_id_of(p): p for p in files}
+        seen: dict[str, Path] = {}
+        out = []
+        for path in files:
+            design_id = design_id_of(path)
+            if design_id in seen:
+                # reported under its file name, which is unique in the folder
+                out.append(DesignInput(path.name, str(path), None,
+                                       f"duplicate design_id {design_id!r}: {seen[design_id].name} has the same id"))
+            else:
+                seen[design_id] = path
+                out.append(load_design(path, **options))
+        return out
+    by_id: dict[str, Path] = {}
+    for path in files:
+        by_id.setdefault(design_id_of(path), path)
     out = []
     for design_id in design_ids:
         path = by_id.get(str(design_id))

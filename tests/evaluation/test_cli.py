@@ -163,3 +163,15 @@ def test_novelty_of_the_refolded_structures(designs_dir, tmp_path):
     assert frame.loc["good_full", "path"] == str(tmp_path / "f" / "good_full_seq0.pdb")
     assert frame.loc["missing_one", "status"] == "failed"
     assert "refolded" in json.loads(frame["settings"].iloc[0])["structures"]
+
+
+def test_duplicate_design_ids_are_reported(tmp_path, real_chain):
+    folder = tmp_path / "dups"
+    folder.mkdir()
+    (folder / "x.pdb").write_text(real_chain.read_text())
+    (folder / "x.pdb.gz").write_bytes(b"")
+    from superdiff.evaluation.inputs import load_designs
+
+    first, second = load_designs(folder)
+    assert first.ok and first.design_id == "x" and first.path.endswith("x.pdb")
+    assert not second.ok and second.design_id == "x.pdb.gz" and "duplicate design_id 'x'" in second.reason
