@@ -73,6 +73,13 @@ def cmd_verify_models(args) -> int:
     entries = []
     for spec in args.model:
         model = load_model(spec, args.device)  # fetches (cached) and checks sha256; raises on a mismatch
+        check = getattr(model, "check_length", None)
+        for length in args.length or []:
+            if check is not None:
+                try:
+                    check(length)
+                except ValueError as err:
+                    raise ValueError(f"model {spec} cannot sample the campaign's length {length}: {err}") from err
         manifest = getattr(model, "manifest", {}) or {}
         entries.append({"spec": spec, "kind": parse_spec(spec)["kind"], "class": type(model).__name__,
                         "sha256": manifest.get("sha256"), "file": manifest.get("file"),
@@ -171,6 +178,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("verify-models", help="load each model spec (download + sha256 check) and record them")
     p.add_argument("--model", action="append", required=True, help="model spec, e.g. builtin:helix (repeatable)")
+    p.add_argument("--length", type=int, action="append", default=None,
+                   help="campaign length each model must support (repeatable)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", type=Path, required=True, help="JSON record of the verified models")
     p.set_defaults(func=cmd_verify_models)

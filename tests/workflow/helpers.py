@@ -14,7 +14,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 SNAKEFILE = ROOT / "Snakefile"
 TEST_CONFIG = ROOT / ".test" / "config" / "config.yaml"
-CAMPAIGN_CONFIGS = sorted([ROOT / "config" / "config.yaml", TEST_CONFIG, *(ROOT / "config" / "campaigns").glob("*.yaml")])
+CAMPAIGN_CONFIGS = sorted([ROOT / "config" / "config.yaml", TEST_CONFIG,
+                           *(ROOT / "config" / "campaigns").glob("*.yaml")])
 
 
 def env() -> dict[str, str]:
@@ -40,7 +41,7 @@ def run(workdir: Path, configfile: Path | None, *args: str, timeout: float = 600
 
 def start(workdir: Path, configfile: Path, *args: str, log: Path) -> subprocess.Popen:
     """Start a run in its own process group (so the test can kill it and every job it started)."""
-    handle = open(log, "w")  # noqa: SIM115 - closed by the caller through proc.stdout
+    handle = open(log, "w")
     return subprocess.Popen(command(workdir, configfile, *args), env=env(), stdout=handle, stderr=subprocess.STDOUT,
                             cwd=workdir, start_new_session=True)
 

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from superdiff.config import read_campaign
+
 from .helpers import (
     CAMPAIGN_CONFIGS,
     ROOT,

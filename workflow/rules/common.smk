@@ -79,6 +79,10 @@ def protein_model_args(wildcards=None):
     return shlex.join(args)
 
 
+def protein_length_args(wildcards=None):
+    return shlex.join([a for length in PROTEINS.lengths for a in ("--length", str(length))])
+
+
 def protein_method_args(wildcards):
     """sample-backbones arguments of one method: operator, index, temperature, bias."""
     m = PROTEINS.methods[wildcards.method]

@@ -9,6 +9,7 @@ rule verify_models:
         f"{OUT}/proteins/models.json",
     params:
         models=protein_model_args,
+        lengths=protein_length_args,
     log:
         f"{LOGS}/verify_models.log",
     benchmark:
@@ -20,12 +21,14 @@ rule verify_models:
     conda:
         "../../envs/proteins.yaml"
     shell:
-        "superdiff verify-models {params.models} --out {output} > {log} 2>&1"
+        "superdiff verify-models {params.models} {params.lengths} --out {output} > {log} 2>&1"
 
 
 rule sample_backbones:
     input:
-        f"{OUT}/proteins/models.json",
+        # ancient: re-verifying the models (e.g. after adding a length) must not re-run finished shards;
+        # a change of the models themselves reaches each shard through its params.
+        ancient(f"{OUT}/proteins/models.json"),
     output:
         designs=f"{SHARD}/designs.parquet",
         provenance=f"{SHARD}/provenance.json",

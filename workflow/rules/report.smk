@@ -5,7 +5,9 @@
 
 rule trace_backbones:
     input:
-        f"{OUT}/proteins/models.json",
+        # ancient: re-verifying the models (e.g. after adding a length) must not re-run finished shards;
+        # a change of the models themselves reaches each shard through its params.
+        ancient(f"{OUT}/proteins/models.json"),
     output:
         f"{OUT}/proteins/methods/{{method}}/trajectories.parquet",
     params:

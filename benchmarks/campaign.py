@@ -1,0 +1,82 @@
+"""Wall time and peak memory per workflow stage of a finished campaign, from Snakemake's benchmark files -> JSON.
+
+Every rule writes ``results/<campaign>/benchmarks/<rule>/...tsv`` (columns ``s``, ``max_rss`` in MB, ...). This
+sums the seconds of each rule's jobs (CPU-job time, which is what a cluster bills), takes the peak RSS over them,
+and adds the campaign's elapsed wall time (first job start to last job end, from the benchmark files' mtimes).
+
+    python benchmarks/campaign.py results/default --out benchmarks/out/campaign_default.json
+
+To measure the default campaign from scratch:
+
+    snakemake --cores 2 && python benchmarks/campaign.py results/default
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from superdiff.io import package_versions, write_json_atomic
+
+
+def read_benchmarks(results: Path) -> pd.DataFrame:
+    """One row per job: rule, job (path below the rule folder), seconds, max_rss_mb, mtime."""
+    root = results / "benchmarks"
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root} does not exist: run the campaign first (snakemake --cores N)")
+    rows = []
+    for path in sorted(root.rglob("*.tsv")):
+        rel = path.relative_to(root)
+        rule = rel.parts[0].removesuffix(".tsv")
+        table = pd.read_csv(path, sep="\t")
+        if table.empty:
+            continue
+        last = table.iloc[-1]
+        rss = pd.to_numeric(pd.Series([last.get("max_rss")]), errors="coerce").iloc[0]
+        rows.append({"rule": rule, "job": str(rel.with_suffix("")), "seconds": float(last["s"]),
+                     "max_rss_mb": None if pd.isna(rss) else float(rss), "mtime": path.stat().st_mtime})
+    if not rows:
+        raise ValueError(f"no benchmark files under {root}")
+    return pd.DataFrame(rows)
+
+
+def summarise(jobs: pd.DataFrame) -> dict:
+    stages = {}
+    for rule, group in jobs.groupby("rule", sort=False):
+        rss = group["max_rss_mb"].dropna()
+        stages[rule] = {"jobs": len(group), "total_seconds": round(float(group["seconds"].sum()), 2),
+                        "max_job_seconds": round(float(group["seconds"].max()), 2),
+                        "peak_rss_mb": round(float(rss.max()), 1) if len(rss) else None}
+    start = float((jobs["mtime"] - jobs["seconds"]).min())
+    end = float(jobs["mtime"].max())
+    return {"stages": dict(sorted(stages.items(), key=lambda kv: -kv[1]["total_seconds"])),
+            "jobs": len(jobs), "sum_job_seconds": round(float(jobs["seconds"].sum()), 2),
+            "elapsed_wall_seconds": round(end - start, 2),
+            "peak_rss_mb": round(float(jobs["max_rss_mb"].dropna().max()), 1)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("results", type=Path, help="results/<campaign> folder of a finished run")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="JSON output (default benchmarks/out/campaign_<campaign>.json)")
+    args = parser.parse_args(argv)
+    summary = summarise(read_benchmarks(args.results))
+    summary["campaign"] = args.results.name
+    summary["versions"] = package_versions(("superdiff", "torch", "snakemake"))
+    out = args.out or Path(__file__).resolve().parent / "out" / f"campaign_{args.results.name}.json"
+    write_json_atomic(out, summary)
+    width = max(len(r) for r in summary["stages"])
+    for rule, s in summary["stages"].items():
+        print(f"{rule:<{width}}  {s['jobs']:4d} jobs  {s['total_seconds']:8.1f} s  peak {s['peak_rss_mb']} MB")
+    print(f"elapsed wall time {summary['elapsed_wall_seconds']:.0f} s over {summary['jobs']} jobs -> {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
