@@ -33,6 +33,18 @@ def test_lint_is_clean(tmp_path):
     assert "Congratulations, your workflow is in a good condition!" in res.stdout + res.stderr
 
 
+def test_snakefmt_is_clean():
+    import subprocess
+    import sys
+
+    snakefmt = Path(sys.executable).parent / "snakefmt"
+    if not snakefmt.exists():
+        pytest.skip("snakefmt is not installed (pip install superdiff[dev])")
+    res = subprocess.run([str(snakefmt), "--check", "Snakefile", "workflow/rules"], cwd=ROOT, capture_output=True,
+                         text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
 @pytest.mark.parametrize("config", CAMPAIGN_CONFIGS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_dry_run_of_every_campaign(tmp_path, config):
     res = run(tmp_path, config, "-n", "--cores", "2")

@@ -13,7 +13,9 @@ from superdiff.config import CampaignError, load_campaign, resolved
 try:
     CAMPAIGN = load_campaign(config)
 except CampaignError as err:
-    raise WorkflowError(f"{err}\n(schema: workflow/schemas/config.schema.json)") from None
+    raise WorkflowError(
+        f"{err}\n(schema: workflow/schemas/config.schema.json)"
+    ) from None
 
 # Fill in every default so that the JSON-schema validation, params and the resolved config agree.
 config.clear()
@@ -23,8 +25,16 @@ NAME = CAMPAIGN.campaign
 OUT = f"results/{NAME}"
 LOGS = f"{OUT}/logs"
 BENCH = f"{OUT}/benchmarks"
-PROTEINS = CAMPAIGN.proteins if CAMPAIGN.proteins is not None and CAMPAIGN.proteins.enabled else None
-MOLECULES = CAMPAIGN.molecules if CAMPAIGN.molecules is not None and CAMPAIGN.molecules.enabled else None
+PROTEINS = (
+    CAMPAIGN.proteins
+    if CAMPAIGN.proteins is not None and CAMPAIGN.proteins.enabled
+    else None
+)
+MOLECULES = (
+    CAMPAIGN.molecules
+    if CAMPAIGN.molecules is not None and CAMPAIGN.molecules.enabled
+    else None
+)
 
 
 wildcard_constraints:
@@ -80,7 +90,9 @@ def protein_model_args(wildcards=None):
 
 
 def protein_length_args(wildcards=None):
-    return shlex.join([a for length in PROTEINS.lengths for a in ("--length", str(length))])
+    return shlex.join(
+        [a for length in PROTEINS.lengths for a in ("--length", str(length))]
+    )
 
 
 def protein_method_args(wildcards):
@@ -102,12 +114,21 @@ def protein_steps(wildcards=None):
 
 def inverse_fold_args(wildcards=None):
     f = PROTEINS.evaluation.inverse_fold
-    return shlex.join(["--n-sequences", str(f.sequences), "--temperature", str(f.temperature)])
+    return shlex.join(
+        ["--n-sequences", str(f.sequences), "--temperature", str(f.temperature)]
+    )
 
 
 def self_consistency_args(wildcards=None):
     f, r = PROTEINS.evaluation.inverse_fold, PROTEINS.evaluation.refold
-    args = ["--preset", r.preset, "--n-sequences", str(f.sequences), "--temperature", str(f.temperature)]
+    args = [
+        "--preset",
+        r.preset,
+        "--n-sequences",
+        str(f.sequences),
+        "--temperature",
+        str(f.temperature),
+    ]
     args += ["--folding", r.backend, "--chunk-size", str(r.chunk_size)]
     if r.esmfold_weights:
         args += ["--esmfold-weights", r.esmfold_weights]
@@ -225,7 +246,9 @@ def molecule_metrics_args(wildcards=None):
 
 
 def molecule_method_tables(wildcards=None):
-    return [f"{OUT}/molecules/methods/{m}/molecules.parquet" for m in molecule_methods()]
+    return [
+        f"{OUT}/molecules/methods/{m}/molecules.parquet" for m in molecule_methods()
+    ]
 
 
 def molecule_targets():
@@ -249,12 +272,17 @@ def trace_seed(wildcards=None):
 def trajectory_tables():
     if not PROTEINS or not PROTEINS.record_trajectories:
         return []
-    return [f"{OUT}/proteins/methods/{m}/trajectories.parquet" for m in PROTEINS.methods]
+    return [
+        f"{OUT}/proteins/methods/{m}/trajectories.parquet" for m in PROTEINS.methods
+    ]
 
 
 def summary_report_inputs(wildcards=None):
     """Named inputs of the HTML summary (only those the campaign produces)."""
-    inputs = {"config": f"{OUT}/config.resolved.yaml", "provenance": f"{OUT}/provenance.json"}
+    inputs = {
+        "config": f"{OUT}/config.resolved.yaml",
+        "provenance": f"{OUT}/provenance.json",
+    }
     if PROTEINS:
         inputs["protein_designs"] = f"{OUT}/proteins/designs.parquet"
         inputs["protein_summary"] = f"{OUT}/proteins/summary.csv"

@@ -5,21 +5,21 @@ rule sample_molecules:
     output:
         table=f"{OUT}/molecules/samples/{{method}}/seeds{{first}}-{{stop}}/molecules.parquet",
         provenance=f"{OUT}/molecules/samples/{{method}}/seeds{{first}}-{{stop}}/provenance.json",
-    params:
-        args=molecule_sample_args,
-        num=shard_size,
-        outdir=subpath(output.table, parent=True),
     log:
         f"{LOGS}/sample_molecules/{{method}}/seeds{{first}}-{{stop}}.log",
     benchmark:
         f"{BENCH}/sample_molecules/{{method}}/seeds{{first}}-{{stop}}.tsv"
+    conda:
+        "../../envs/molecules.yaml"
     threads: 1
     resources:
         mem_mb=3000,
         runtime=30,
         gpu=gpus,
-    conda:
-        "../../envs/molecules.yaml"
+    params:
+        args=molecule_sample_args,
+        num=shard_size,
+        outdir=subpath(output.table, parent=True),
     shell:
         "superdiff sample-molecules {params.args} --num {params.num} --seed {wildcards.first} "
         "--out {params.outdir} > {log} 2>&1"
@@ -34,12 +34,12 @@ rule molecule_method_table:
         f"{LOGS}/molecule_method_table/{{method}}.log",
     benchmark:
         f"{BENCH}/molecule_method_table/{{method}}.tsv"
+    conda:
+        "../../envs/superdiff.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        "../../envs/superdiff.yaml"
     shell:
         "superdiff concat-tables --column method={wildcards.method} --out {output} {input} > {log} 2>&1"
 
@@ -57,12 +57,12 @@ rule molecules_table:
         f"{LOGS}/molecules_table.log",
     benchmark:
         f"{BENCH}/molecules_table.tsv"
+    conda:
+        "../../envs/superdiff.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        "../../envs/superdiff.yaml"
     shell:
         "superdiff concat-tables --out {output} {input} > {log} 2>&1"
 
@@ -72,17 +72,17 @@ rule molecule_metrics:
         molecule_method_tables,
     output:
         f"{OUT}/molecules/metrics.json",
-    params:
-        args=molecule_metrics_args,
     log:
         f"{LOGS}/molecule_metrics.log",
     benchmark:
         f"{BENCH}/molecule_metrics.tsv"
+    conda:
+        "../../envs/molecules.yaml"
     threads: 1
     resources:
         mem_mb=3000,
         runtime=20,
-    conda:
-        "../../envs/molecules.yaml"
+    params:
+        args=molecule_metrics_args,
     shell:
         "superdiff molecule-metrics --samples {input} {params.args} --out {output} > {log} 2>&1"

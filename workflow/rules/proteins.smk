@@ -7,19 +7,19 @@
 rule verify_models:
     output:
         f"{OUT}/proteins/models.json",
-    params:
-        models=protein_model_args,
-        lengths=protein_length_args,
     log:
         f"{LOGS}/verify_models.log",
     benchmark:
         f"{BENCH}/verify_models.tsv"
+    conda:
+        "../../envs/proteins.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
-    conda:
-        "../../envs/proteins.yaml"
+    params:
+        models=protein_model_args,
+        lengths=protein_length_args,
     shell:
         "superdiff verify-models {params.models} {params.lengths} --out {output} > {log} 2>&1"
 
@@ -32,6 +32,17 @@ rule sample_backbones:
     output:
         designs=f"{SHARD}/designs.parquet",
         provenance=f"{SHARD}/provenance.json",
+    log:
+        f"{LOGS}/sample_backbones/{SHARD_NAME}.log",
+    benchmark:
+        f"{BENCH}/sample_backbones/{SHARD_NAME}.tsv"
+    conda:
+        "../../envs/proteins.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
+        gpu=gpus,
     params:
         models=protein_model_args,
         method=protein_method_args,
@@ -39,17 +50,6 @@ rule sample_backbones:
         steps=protein_steps,
         device=CAMPAIGN.device,
         outdir=subpath(output.designs, parent=True),
-    log:
-        f"{LOGS}/sample_backbones/{SHARD_NAME}.log",
-    benchmark:
-        f"{BENCH}/sample_backbones/{SHARD_NAME}.tsv"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=60,
-        gpu=gpus,
-    conda:
-        "../../envs/proteins.yaml"
     shell:
         "superdiff sample-backbones {params.models} {params.method} --length {wildcards.length} "
         "--num {params.num} --seed {wildcards.first} --steps {params.steps} --device {params.device} "
@@ -61,21 +61,21 @@ rule inverse_fold:
         f"{SHARD}/designs.parquet",
     output:
         f"{SHARD}/sequences.parquet",
-    params:
-        args=inverse_fold_args,
-        designs_dir=subpath(input[0], parent=True),
-        device=CAMPAIGN.device,
     log:
         f"{LOGS}/inverse_fold/{SHARD_NAME}.log",
     benchmark:
         f"{BENCH}/inverse_fold/{SHARD_NAME}.tsv"
+    conda:
+        "../../envs/proteins.yaml"
     threads: 1
     resources:
         mem_mb=3000,
         runtime=60,
         gpu=gpus,
-    conda:
-        "../../envs/proteins.yaml"
+    params:
+        args=inverse_fold_args,
+        designs_dir=subpath(input[0], parent=True),
+        device=CAMPAIGN.device,
     shell:
         "superdiff inverse-fold --designs-dir {params.designs_dir} --designs {input} {params.args} "
         "--seed {wildcards.first} --device {params.device} --no-progress --out {output} > {log} 2>&1"
@@ -89,22 +89,22 @@ rule self_consistency:
     output:
         designs=f"{SHARD}/self_consistency.parquet",
         sequences=f"{SHARD}/self_consistency_sequences.parquet",
-    params:
-        args=self_consistency_args,
-        designs_dir=subpath(input[0], parent=True),
-        fold_dir=f"{OUT}/proteins/folds/{{method}}/L{{length}}/seeds{{first}}-{{stop}}",
-        device=CAMPAIGN.device,
     log:
         f"{LOGS}/self_consistency/{SHARD_NAME}.log",
     benchmark:
         f"{BENCH}/self_consistency/{SHARD_NAME}.tsv"
+    conda:
+        "../../envs/esmfold.yaml"
     threads: 1
     resources:
         mem_mb=24000,
         runtime=240,
         gpu=gpus,
-    conda:
-        "../../envs/esmfold.yaml"
+    params:
+        args=self_consistency_args,
+        designs_dir=subpath(input[0], parent=True),
+        fold_dir=f"{OUT}/proteins/folds/{{method}}/L{{length}}/seeds{{first}}-{{stop}}",
+        device=CAMPAIGN.device,
     shell:
         "superdiff self-consistency --designs-dir {params.designs_dir} --designs {input} {params.args} "
         "--fold-dir {params.fold_dir} --seed {wildcards.first} --device {params.device} --no-progress "
@@ -117,19 +117,19 @@ rule novelty:
     output:
         table=f"{SHARD}/novelty.parquet",
         summary=f"{SHARD}/novelty.summary.json",
-    params:
-        args=novelty_args,
-        designs_dir=subpath(input[0], parent=True),
     log:
         f"{LOGS}/novelty/{SHARD_NAME}.log",
     benchmark:
         f"{BENCH}/novelty/{SHARD_NAME}.tsv"
+    conda:
+        "../../envs/proteins.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=60,
-    conda:
-        "../../envs/proteins.yaml"
+    params:
+        args=novelty_args,
+        designs_dir=subpath(input[0], parent=True),
     shell:
         "superdiff novelty --designs-dir {params.designs_dir} --designs {input} {params.args} "
         "--workers {threads} --no-progress --out {output.table} > {log} 2>&1"
@@ -140,18 +140,18 @@ rule secondary_structure:
         f"{SHARD}/designs.parquet",
     output:
         f"{SHARD}/secondary_structure.parquet",
-    params:
-        designs_dir=subpath(input[0], parent=True),
     log:
         f"{LOGS}/secondary_structure/{SHARD_NAME}.log",
     benchmark:
         f"{BENCH}/secondary_structure/{SHARD_NAME}.tsv"
+    conda:
+        "../../envs/proteins.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=15,
-    conda:
-        "../../envs/proteins.yaml"
+    params:
+        designs_dir=subpath(input[0], parent=True),
     shell:
         "superdiff secondary-structure --designs-dir {params.designs_dir} --designs {input} "
         "--no-progress --out {output} > {log} 2>&1"
@@ -162,18 +162,18 @@ rule gather_designs:
         protein_method_shard_tables,
     output:
         f"{OUT}/proteins/methods/{{method}}/designs.parquet",
-    params:
-        pdb_dir=f"{OUT}/proteins/methods/{{method}}/pdbs",
     log:
         f"{LOGS}/gather_designs/{{method}}.log",
     benchmark:
         f"{BENCH}/gather_designs/{{method}}.tsv"
+    conda:
+        "../../envs/superdiff.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../../envs/superdiff.yaml"
+    params:
+        pdb_dir=f"{OUT}/proteins/methods/{{method}}/pdbs",
     shell:
         "superdiff gather-designs --pdb-dir {params.pdb_dir} --out {output} {input} > {log} 2>&1"
 
@@ -185,18 +185,18 @@ rule diversity:
         table=f"{OUT}/proteins/methods/{{method}}/diversity.parquet",
         summary=f"{OUT}/proteins/methods/{{method}}/diversity.summary.json",
         matrix=f"{OUT}/proteins/methods/{{method}}/diversity.tm_matrix.npy",
-    params:
-        pdb_dir=f"{OUT}/proteins/methods/{{method}}/pdbs",
     log:
         f"{LOGS}/diversity/{{method}}.log",
     benchmark:
         f"{BENCH}/diversity/{{method}}.tsv"
+    conda:
+        "../../envs/proteins.yaml"
     threads: 2
     resources:
         mem_mb=2000,
         runtime=60,
-    conda:
-        "../../envs/proteins.yaml"
+    params:
+        pdb_dir=f"{OUT}/proteins/methods/{{method}}/pdbs",
     shell:
         "superdiff diversity --designs-dir {params.pdb_dir} --designs {input} --workers {threads} "
         "--no-progress --out {output.table} > {log} 2>&1"
@@ -217,18 +217,18 @@ rule aggregate_proteins:
             caption="../report/protein_summary.rst",
             category="Proteins",
         ),
-    params:
-        args=aggregate_proteins_args,
     log:
         f"{LOGS}/aggregate_proteins.log",
     benchmark:
         f"{BENCH}/aggregate_proteins.tsv"
+    conda:
+        "../../envs/superdiff.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/superdiff.yaml"
+    params:
+        args=aggregate_proteins_args,
     shell:
         "superdiff aggregate-proteins {params.args} --out-designs {output.designs} "
         "--out-summary {output.summary} > {log} 2>&1"

@@ -10,6 +10,17 @@ rule trace_backbones:
         ancient(f"{OUT}/proteins/models.json"),
     output:
         f"{OUT}/proteins/methods/{{method}}/trajectories.parquet",
+    log:
+        f"{LOGS}/trace_backbones/{{method}}.log",
+    benchmark:
+        f"{BENCH}/trace_backbones/{{method}}.tsv"
+    conda:
+        "../../envs/proteins.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+        gpu=gpus,
     params:
         models=protein_model_args,
         method=protein_method_args,
@@ -17,17 +28,6 @@ rule trace_backbones:
         steps=protein_steps,
         seed=trace_seed,
         device=CAMPAIGN.device,
-    log:
-        f"{LOGS}/trace_backbones/{{method}}.log",
-    benchmark:
-        f"{BENCH}/trace_backbones/{{method}}.tsv"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=30,
-        gpu=gpus,
-    conda:
-        "../../envs/proteins.yaml"
     shell:
         "superdiff trace-backbones {params.models} {params.method} --name {wildcards.method} "
         "--length {params.length} --num 2 --seed {params.seed} --steps {params.steps} "
@@ -43,17 +43,17 @@ rule summary_report:
             caption="../report/summary.rst",
             category="Summary",
         ),
-    params:
-        args=summary_report_args,
     log:
         f"{LOGS}/summary_report.log",
     benchmark:
         f"{BENCH}/summary_report.tsv"
+    conda:
+        "../../envs/superdiff.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/superdiff.yaml"
+    params:
+        args=summary_report_args,
     shell:
         "superdiff campaign-report {params.args} --out {output} > {log} 2>&1"
