@@ -130,10 +130,13 @@ def evaluate_design(
             "mpnn_nll": d.nll, "native_recovery": d.recovery, "fold_name": name if refolding else None,
             "fold_pdb": None, "sc_rmsd": NAN, "sc_tm": NAN, "plddt": NAN, "passes": None,
         }
-        if name in (folded if refolding else {}):
-            score = consistency(backbone.ca, folded[name])
-            row.update(fold_pdb=folded[name].pdb_path, sc_rmsd=score.sc_rmsd, sc_tm=score.sc_tm,
-                       plddt=score.plddt, passes=preset.passes(score.sc_rmsd, score.plddt))
+        if name in folded and not fold_error:
+            try:
+                score = consistency(backbone.ca, folded[name])
+                row.update(fold_pdb=folded[name].pdb_path, sc_rmsd=score.sc_rmsd, sc_tm=score.sc_tm,
+                           plddt=score.plddt, passes=preset.passes(score.sc_rmsd, score.plddt))
+            except Exception as err:
+                fold_error = f"scoring the prediction failed ({type(err).__name__}: {err})"
         seq_rows.append(row)
 
     rmsd = np.array([r["sc_rmsd"] for r in seq_rows])
@@ -142,8 +145,10 @@ def evaluate_design(
         "design_id": design.design_id, "path": design.path, "length": len(backbone), "status": "ok", "reason": "",
         "preset": preset.name, "n_sequences": len(designed), "n_unique_sequences": len(first), **model_info,
         "min_sc_rmsd": NAN, "max_sc_tm": NAN, "plddt_at_min_rmsd": NAN, "max_plddt": NAN,
-        "best_native_recovery": max(d.recovery for d in designed), "designable": None, "designable_reason": "",
+        "best_native_recovery": _nanmax([d.recovery for d in designed]), "designable": None, "designable_reason": "",
     }
+    if refolding and not fold_error and np.isnan(rmsd).all():
+        fold_error = "refolding returned no prediction for this design's sequences"
     if not refolding:
         summary["designable_reason"] = NoFolding.reason
     elif fold_error:
@@ -180,6 +185,11 @@ def self_consistency(
         if on_design is not None:
             on_design(summary, rows)
     return design_rows, sequence_rows
+
+
+def _nanmax(values: list[float]) -> float:
+    finite = [v for v in values if not math.isnan(v)]
+    return max(finite) if finite else NAN
 
 
 def designability_fraction(design_rows: list[dict[str, Any]]) -> float:
