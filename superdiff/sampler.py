@@ -256,9 +256,8 @@ def sample(
         if estimator == "ito":
             inc = density.ito_increment(dx, scores, f, g2, float(schedule.divergence_of_drift(t, dim)), dtau)
         else:
-            x_next = (x.detach().flatten(1) + dx)
-            f_next = schedule.drift(x_next, t_next)
-            inc = density.kernel_ratio_increment(dx, scores, f, f_next, g2, float(schedule.beta(t_next)), dtau, dim)
+            alpha_ratio = float(torch.exp(schedule.log_alpha(t) - schedule.log_alpha(t_next)))
+            inc = density.kernel_ratio_increment(dx, scores, f, g2, dtau, x.detach().flatten(1), alpha_ratio)
         if extra is not None:
             inc = inc + extra
         if comb.log_q_correction is not None:
