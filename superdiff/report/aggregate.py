@@ -165,6 +165,7 @@ def method_summary(designs: pd.DataFrame, diversity_summaries: Mapping[str, str 
                    refold_note: str | None = None) -> pd.DataFrame:
     """One row per method: designability, novelty, diversity, secondary structure, sampler diagnostics.
 
+    Fractions are over the designs whose evaluation succeeded; ``<step>_failed`` counts the others.
     ``designable_fraction`` is NaN when nothing was refolded; ``designability_note`` then says why.
     """
     rows = []
