@@ -12,7 +12,10 @@ sequence-position embedding, then an equivariant coordinate update: each residue
 * ``x_i − Σ_j a_ij^h x_j`` for every head ``h`` (towards / away from its attention-weighted centroid),
 * its two bond vectors ``x_{i±1} − x_i`` and their cross product (a local chiral frame),
 
-with coefficients read from the residue's invariant features. Every operation commutes with rotations and
+with coefficients read from the residue's invariant features, scaled by σ_t (so corrections shrink with the noise).
+The last layer is a differentiable chain projection (:func:`chain_projection`): a few Jacobi sweeps that pull
+sequence neighbours to 3.8 Å and push residues ``|i − j| ≥ 2`` apart to at least 3.5 Å, so every x̂0 is a
+plausible chain ("bond-aware" output). Every operation commutes with rotations and
 translations of the input, so no augmentation is needed; the cross product makes it chiral (not reflection
 equivariant), as proteins are.
 """
@@ -40,6 +43,10 @@ class CAModelConfig:
     max_offset: int = 32  # relative sequence positions clipped to ±max_offset
     min_length: int = 16
     max_length: int = 256
+    scale_updates: bool = True  # multiply coordinate updates by σ_t (small corrections at low noise)
+    projection_iters: int = 8  # bond / clash projection iterations on x̂0 (0 = off)
+    bond: float = 0.38  # model units (3.8 Å)
+    clash: float = 0.35  # model units (3.5 Å), for |i - j| >= 2
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -125,7 +132,7 @@ class Block(nn.Module):
         nn.init.zeros_(self.coef.weight)
         nn.init.zeros_(self.coef.bias)
 
-    def forward(self, h: Tensor, x: Tensor, relpos_idx: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, h: Tensor, x: Tensor, relpos_idx: Tensor, step: Tensor) -> tuple[Tensor, Tensor]:
         cfg = self.cfg
         B, L, D = h.shape
         H = cfg.heads
@@ -146,7 +153,7 @@ class Block(nn.Module):
         dx = (c[..., :H].permute(0, 2, 1).unsqueeze(-1) * radial).sum(1)
         chiral = torch.cross(e_next, e_prev, dim=-1)
         dx = dx + c[..., H : H + 1] * e_next + c[..., H + 1 : H + 2] * e_prev + c[..., H + 2 : H + 3] * chiral
-        x = x + dx
+        x = x + step * dx
         return h, x - x.mean(dim=1, keepdim=True)
 
 
@@ -180,7 +187,38 @@ class CADenoiser(nn.Module):
         pos = torch.arange(L, device=x.device)
         off = self.cfg.max_offset
         relpos_idx = (pos[None, :] - pos[:, None]).clamp(-off, off) + off
-        y = self.alpha(t)[:, None, None] * x
+        alpha = self.alpha(t)
+        y = alpha[:, None, None] * x
+        step = torch.sqrt(1 - alpha**2) if self.cfg.scale_updates else torch.ones_like(alpha)
+        step = step[:, None, None]
         for block in self.blocks:
-            h, y = block(h, y, relpos_idx)
+            h, y = block(h, y, relpos_idx, step)
+        if self.cfg.projection_iters:
+            y = chain_projection(y, self.cfg.bond, self.cfg.clash, self.cfg.projection_iters)
         return y
+
+
+def chain_projection(y: Tensor, bond: float, clash: float, iters: int, omega: float = 0.5) -> Tensor:
+    """Differentiable Jacobi projection of traces ``[B, L, 3]`` towards bond length ``bond`` between sequence
+    neighbours and at least ``clash`` between residues ``|i − j| ≥ 2`` (model units).
+
+    Each iteration moves both ends of every violated pair half-way (damped by ``omega``) along their difference
+    vector: equal and opposite moves, so the centre is kept, and every move is along inter-residue vectors, so the
+    map is rotation- and translation-equivariant.
+    """
+    L = y.shape[1]
+    idx = torch.arange(L, device=y.device)
+    far = ((idx[None, :] - idx[:, None]).abs() >= 2).to(y.dtype)
+    for _ in range(iters):
+        d = y[:, 1:] - y[:, :-1]
+        n = d.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+        c = 0.5 * (n - bond) / n * d
+        delta = torch.zeros_like(y)
+        delta[:, :-1] = delta[:, :-1] + c
+        delta[:, 1:] = delta[:, 1:] - c
+        diff = y[:, None, :, :] - y[:, :, None, :]  # [B, i, j, 3] = y_j - y_i
+        dist = diff.norm(dim=-1).clamp_min(1e-6)
+        push = 0.5 * torch.relu(clash - dist) / dist * far
+        delta = delta - (push.unsqueeze(-1) * diff).sum(2)
+        y = y + omega * delta
+    return y

@@ -51,6 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--num", type=int, required=True, help="designs per length")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--t-min", type=float, default=5e-3, help="last forward time of the reverse SDE")
+    p.add_argument("--noise-scale", type=float, default=1.0,
+                   help="η in [0, 1]; η < 1 adds the Hutchinson correction to the log densities")
     p.add_argument("--device", default="cpu")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -120,7 +123,7 @@ def _sample_backbones(args: argparse.Namespace) -> int:
     request = SamplingRequest(
         models=tuple(args.model), method=args.method, index=args.index, temperature=args.temperature,
         bias=tuple(args.bias) if args.bias else None, lengths=tuple(args.length), num=args.num, seed=args.seed,
-        steps=args.steps, batch_size=args.batch_size,
+        steps=args.steps, batch_size=args.batch_size, t_min=args.t_min, noise_scale=args.noise_scale,
     )
     frame = sample_backbones(request, args.out, device=args.device)
     print(f"{len(frame)} designs in {args.out}/designs.parquet")

@@ -55,6 +55,7 @@ class SamplingRequest:
     t_min: float = 5e-3
     batch_size: int = 16
     denoise: bool = True
+    noise_scale: float = 1.0
 
     def validate(self) -> None:
         if not self.models:
@@ -69,6 +70,8 @@ class SamplingRequest:
             raise ValueError(f"num must be >= 1, got {self.num}")
         if self.steps < 1:
             raise ValueError(f"steps must be >= 1, got {self.steps}")
+        if not 0.0 <= self.noise_scale <= 1.0:
+            raise ValueError(f"noise_scale must lie in [0, 1], got {self.noise_scale}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         for length in self.lengths:
@@ -157,6 +160,7 @@ def sample_length(models: Sequence, request: SamplingRequest, length: int, indic
     result = superdiff.sample(
         list(models), schedule, make_operator(request), shape=(length, 3), steps=request.steps, t_min=request.t_min,
         seeds=seeds, space=superdiff.CentredCoordinates(), record=True, progress=progress, device=device,
+        noise_scale=request.noise_scale,
     )
     x = result.x
     if request.denoise:
