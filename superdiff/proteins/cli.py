@@ -37,6 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--device", default="cpu")
     p.add_argument("--checkpoint-every", type=int, default=0, help="also write the weights every N steps")
+    p.add_argument("--init", default=None, help="continue from these weights (.safetensors with manifest)")
     p.add_argument("--out", required=True, help="output weights (.safetensors); the manifest goes beside it")
     p.set_defaults(func=_train_backbone)
 
@@ -99,14 +100,27 @@ def _train_backbone(args: argparse.Namespace) -> int:
     print(f"training on {len(chains)} chains ({sum(len(c.ca) for c in chains)} residues), subset {args.subset}",
           flush=True)
     command = "superdiff " + shlex.join(sys.argv[1:])
+    init, history = None, []
+    if args.init:
+        from superdiff.proteins.builtin import load_expert
+
+        init = load_expert(args.init)
+        previous = init.manifest
+        history = [*previous.get("history", []), {k: previous.get(k) for k in ("command", "sha256", "training",
+                                                                                 "train_config")}]
+        init = init.denoiser
+        for stage in history:
+            if stage.get("training"):
+                stage["training"] = {k: v for k, v in stage["training"].items() if k != "train_ids"}
 
     def save(model, summary):
         manifest = {"name": Path(args.out).stem, "data": str(args.data), "train_config": cfg.to_dict(),
-                    "training": summary, "command": command}
+                    "training": summary, "command": command, "history": history,
+                    "reproduce": [h["command"] for h in history] + [command]}
         return save_expert(model, args.out, manifest)
 
     model, summary = train(chains, cfg, device=args.device, log=lambda m: print(m, file=sys.stderr, flush=True),
-                           checkpoint=save, checkpoint_every=args.checkpoint_every)
+                           checkpoint=save, checkpoint_every=args.checkpoint_every, init=init)
     manifest = save(model, summary)
     print(f"wrote {args.out} (sha256 {manifest['sha256']}) after {summary['steps_done']} steps, "
           f"{summary['minutes']:.1f} min")

@@ -153,11 +153,13 @@ def local_distance_loss(x0_hat: torch.Tensor, x0: torch.Tensor, max_sep: int = 4
 
 
 def train(chains: Sequence[TrainingChain], cfg: TrainConfig, device: str | torch.device = "cpu",
-          progress: bool = True, log=None, checkpoint=None, checkpoint_every: int = 0) -> tuple[CADenoiser, dict]:
+          progress: bool = True, log=None, checkpoint=None, checkpoint_every: int = 0,
+          init: CADenoiser | None = None) -> tuple[CADenoiser, dict]:
     """Train a :class:`CADenoiser` on ``chains`` (already the chosen subset). Returns the EMA model and a summary.
 
     Stops after ``cfg.steps`` steps or ``cfg.max_minutes`` minutes, whichever is first. With ``checkpoint_every``
-    > 0, ``checkpoint(ema_model, summary)`` is called every that many steps.
+    > 0, ``checkpoint(ema_model, summary)`` is called every that many steps. ``init`` continues training from a
+    model's parameters (its configuration replaces ``cfg.model``).
     """
     device = torch.device(device)
     torch_gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
@@ -165,6 +167,9 @@ def train(chains: Sequence[TrainingChain], cfg: TrainConfig, device: str | torch
     rng = np.random.default_rng(cfg.seed)
     schedule, space = VPSchedule(), CentredCoordinates()
     model = CADenoiser(CAModelConfig(**cfg.model)).to(device)
+    if init is not None:
+        model = CADenoiser(init.cfg, init.beta_min, init.beta_max).to(device)
+        model.load_state_dict(init.state_dict())
     ema = copy.deepcopy(model).requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     warmup = 200
