@@ -1,4 +1,4 @@
-"""Engine cost per step: operators side by side, Itô versus Hutchinson log densities.
+"""Engine cost per step: operators (incl. Product with SMC) side by side, Itô versus Hutchinson log densities.
 
 A small neural score model (an MLP on R^300), M = 2 and 3 models, one batch. Every configuration is timed in
 interleaved rounds in the same process, so the ratios are comparable even on a noisy shared machine; the
@@ -45,6 +45,8 @@ def configurations(num_models: int) -> dict[str, dict]:
         "Or": {"operator": superdiff.Or()},
         "And": {"operator": superdiff.And(curvature_correction=False)},
         "And+curvature": {"operator": superdiff.And(curvature_correction=True)},
+        "Product (no resampling)": {"operator": superdiff.Product(resample=False)},
+        "Product (resample every step)": {"operator": superdiff.Product(ess_threshold=1.0)},
         "Ito (Average, SDE)": {"operator": superdiff.Average()},
         "Hutchinson (Average, ODE)": {"operator": superdiff.Average(), "method": "ode"},
     }
@@ -81,7 +83,7 @@ def main() -> None:
         models = [MLPScore(seed).to(device) for seed in range(num_models)]
         configs = configurations(num_models)
         times = {name: [] for name in configs}
-        for name, config in configs.items():  # warm-up
+        for config in configs.values():  # warm-up
             time_per_step(models, config, args.batch, 2, device)
         for _ in range(args.rounds):
             for name, config in configs.items():

@@ -3,7 +3,7 @@
 The public API: schedules, operators, :func:`sample` and its :class:`SampleResult`.
 """
 
-from superdiff.operators import And, Average, Operator, Or, Single
+from superdiff.operators import And, Average, Operator, Or, Product, Single
 from superdiff.sampler import SampleResult, sample
 from superdiff.schedules import CosineVPSchedule, Schedule, VPSchedule
 from superdiff.spaces import CentredCoordinates, Euclidean
@@ -16,6 +16,7 @@ __all__ = [
     "Euclidean",
     "Operator",
     "Or",
+    "Product",
     "SampleResult",
     "Schedule",
     "Single",

@@ -32,6 +32,7 @@ class StepContext:
             (the ``η ≠ 1`` Laplacian correction), or None.
         quadratic_forms: ``directions [B, K, D] -> [B, M, K]`` giving ``u_kᵀ ∂s_i/∂x u_k``; None when the
             models are not differentiable.
+        div_f: ``∇·f_t`` over the diffusing coordinates (1 / unit time).
     """
 
     scores: Tensor
@@ -43,6 +44,7 @@ class StepContext:
     noise_scale: float
     log_q_extra: Tensor | None = None
     quadratic_forms: Callable[[Tensor], Tensor] | None = None
+    div_f: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ class Combination:
             ``(−f + λ g² Σ κ_i s_i) dτ + ξ`` with the drawn noise ``ξ``.
         log_q_correction: ``[B, M]`` float64 terms to add to each model's log-density increment, or None.
         residual: ``[B]`` float64 AND constraint residual in nats for this step, or None.
+        log_w_increment: ``[B]`` float64 importance-weight increment (Feynman–Kac operators), or None.
     """
 
     score: Tensor
@@ -63,12 +66,20 @@ class Combination:
     kappa: Tensor
     log_q_correction: Tensor | None = None
     residual: Tensor | None = None
+    log_w_increment: Tensor | None = None
 
 
 class Operator(ABC):
-    """Base class: validates the model count once, then combines scores every step."""
+    """Base class: validates the model count once, then combines scores every step.
+
+    Class attributes a sampler reads: ``min_models``; ``full_noise_only`` (the operator's math assumes the
+    reverse SDE with noise scale 1); ``ess_threshold`` (resample the population when the effective sample
+    size falls below this fraction of the batch; None: never).
+    """
 
     min_models = 1
+    full_noise_only = False
+    ess_threshold: float | None = None
 
     def validate(self, num_models: int) -> None:
         """Raise ValueError if this operator cannot combine ``num_models`` models."""
@@ -82,6 +93,15 @@ class Operator(ABC):
     @abstractmethod
     def combine(self, ctx: StepContext) -> Combination:
         """Weights and noise for one step."""
+
+    def initial_log_weights(self, log_q: Tensor, log_prior: Tensor) -> Tensor | None:
+        """Importance log weights ``[B]`` of the starting points (Feynman–Kac operators), else None.
+
+        Args:
+            log_q: ``[B, M]`` each model's log density at the starting points.
+            log_prior: ``[B]`` log density of the distribution the starting points were drawn from.
+        """
+        return None
 
     def settings(self) -> dict:
         """JSON-serialisable description, for provenance."""
@@ -331,3 +351,63 @@ class And(Operator):
 
     def __repr__(self) -> str:
         return f"And(bias={self.bias}, curvature_correction={self.curvature_correction})"
+
+
+def product_log_weight_increment(scores: Tensor, weights: Tensor, g2: float, dtau: float, div_f: float) -> Tensor:
+    r"""Feynman–Kac weight increment for the target ``Σ c_i log q^i`` sampled with drift ``−f + g² Σ c_i s_i``.
+
+    .. math:: d\log w = \big[(Σ c_i − 1)\,∇·f + ½ g² (|Σ_i c_i s_i|² − Σ_i c_i |s_i|²)\big]\,dτ
+
+    No divergence of any network is needed (SCIENCE.md section 5). Returns float64 ``[B]``.
+    """
+    s = scores.double()
+    c = weights.to(s)
+    combined = torch.einsum("m,bmd->bd", c, s)
+    spread = combined.pow(2).sum(-1) - (c * s.pow(2).sum(-1)).sum(-1)
+    return ((c.sum() - 1.0) * div_f + 0.5 * g2 * spread) * dtau
+
+
+class Product(Operator):
+    r"""Sample ``∝ Π_i (q^i)^{c_i}`` exactly with importance weights and SMC resampling (Feynman–Kac correctors).
+
+    ``weights = (1, 1)`` is the product of experts (true AND, "satisfy both, weighted by how well"); one model
+    with ``weights = (β,)`` anneals it (``β > 1`` sharpens); a negative weight steers away from a model
+    (``(1, −γ)``: NOT). The drift follows ``Σ c_i s_i`` and each particle carries a log weight; the population
+    is resampled (systematic) whenever its effective sample size drops below ``ess_threshold · B``.
+
+    Args:
+        weights: ``c_i``, one per model (default all ones).
+        resample: resample at all (False keeps the weights only: use them for weighted estimates).
+        ess_threshold: fraction of the batch; 1.0 resamples at every step.
+    """
+
+    full_noise_only = True
+
+    def __init__(self, weights: Sequence[float] | None = None, resample: bool = True, ess_threshold: float = 0.5):
+        if not 0.0 < ess_threshold <= 1.0:
+            raise ValueError(f"Product ess_threshold must lie in (0, 1], got {ess_threshold}")
+        self.weights = None if weights is None else [float(w) for w in weights]
+        self.resample = bool(resample)
+        self.ess_threshold = float(ess_threshold) if resample else None
+
+    def validate(self, num_models: int) -> None:
+        super().validate(num_models)
+        if self.weights is not None and len(self.weights) != num_models:
+            raise ValueError(f"Product weights has length {len(self.weights)}, expected one per model ({num_models})")
+        values = self.weights if self.weights is not None else [1.0] * num_models
+        self._c = torch.tensor(values, dtype=torch.float64)
+
+    def initial_log_weights(self, log_q: Tensor, log_prior: Tensor) -> Tensor:
+        """``Σ c_i log q^i_1(x) − log p_init(x)``: the start is drawn from N(0, I), the target at t = 1 is
+        ``Π (q^i_1)^{c_i}`` (e.g. N(0, I/2) for a product of two models)."""
+        return log_q @ self._c.to(log_q) - log_prior
+
+    def combine(self, ctx: StepContext) -> Combination:
+        b = ctx.scores.shape[0]
+        c = self._c.to(ctx.scores.device)
+        score = torch.einsum("m,bmd->bd", c.to(ctx.scores.dtype), ctx.scores)
+        increment = product_log_weight_increment(ctx.scores, c, ctx.g2, ctx.dtau, ctx.div_f)
+        return Combination(score=score, noise=ctx.noise, kappa=c.expand(b, -1), log_w_increment=increment)
+
+    def __repr__(self) -> str:
+        return f"Product(weights={self.weights}, resample={self.resample}, ess_threshold={self.ess_threshold})"

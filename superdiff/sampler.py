@@ -11,6 +11,7 @@ Each step (reverse time ``τ = 1 − t``, Euler–Maruyama):
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ from tqdm.auto import tqdm
 
 from superdiff import density
 from superdiff.operators import Operator, StepContext
+from superdiff.resampling import effective_sample_size, systematic_resample
 from superdiff.schedules import Schedule
 from superdiff.spaces import Euclidean
 
@@ -38,6 +40,10 @@ class SampleResult:
         kappa: ``[steps, B, M]`` float64 weights per step (``record=True``), else None.
         log_q_path: ``[steps + 1, B, M]`` float64 log densities along the path (``record=True``), else None.
         and_residual: ``[B]`` largest AND constraint residual over the path (nats), for AND only.
+        log_w: ``[B]`` float64 final importance log weights (Feynman–Kac operators such as Product), else None.
+            Estimates under the target are ``Σ softmax(log_w)_j h(x_j)``.
+        ess: ``[steps]`` effective sample size after each step's weight update (before resampling).
+        ancestry: ``[steps, B]`` int64: after step k, particle j continues particle ``ancestry[k, j]``.
     """
 
     x: Tensor
@@ -46,6 +52,9 @@ class SampleResult:
     kappa: Tensor | None = None
     log_q_path: Tensor | None = None
     and_residual: Tensor | None = None
+    log_w: Tensor | None = None
+    ess: Tensor | None = None
+    ancestry: Tensor | None = None
 
 
 class NoiseSource:
@@ -110,7 +119,18 @@ def _validate(models: Sequence, operator: Operator, steps: int, t_min: float, es
         raise ValueError(f"noise_scale must be >= 0, got {noise_scale}")
     if estimator == "kernel_ratio" and (method == "ode" or noise_scale != 1.0):
         raise ValueError("estimator='kernel_ratio' needs the full-noise SDE (method='sde', noise_scale=1)")
+    if operator.full_noise_only and (method == "ode" or noise_scale != 1.0):
+        raise ValueError(f"{operator!r} needs the full-noise SDE (method='sde', noise_scale=1), got "
+                         f"method={method!r}, noise_scale={noise_scale}")
     operator.validate(len(models))
+
+
+def _population_generator(seeds: Sequence[int] | None, generator: torch.Generator | None) -> torch.Generator:
+    """The generator for resampling decisions: derived from all the designs' seeds (or the shared generator)."""
+    if seeds is None:
+        return generator if generator is not None and generator.device.type == "cpu" else torch.Generator()
+    digest = hashlib.sha256(",".join(str(int(s)) for s in seeds).encode()).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
 
 
 def sample(
@@ -155,7 +175,8 @@ def sample(
             correction, so the estimate stays unbiased (needs differentiable models).
         hutchinson_probes: Rademacher probes per step for the Laplacian estimate.
         space: :class:`~superdiff.spaces.Euclidean` (default) or a subspace such as centred coordinates.
-        batch_size: split the designs into chunks of this size (results are identical with ``seeds``).
+        batch_size: split the designs into chunks of this size (results are identical with ``seeds``, except
+            for resampling operators, where each chunk is its own population).
         record: keep per-step ``kappa`` and ``log_q`` trajectories.
         progress: show a progress bar.
         device: where to sample; defaults to ``x_init``'s device, else CPU.
@@ -216,6 +237,9 @@ def sample(
     kappas, log_qs = [], [log_q.clone()] if record else []
     residual = torch.zeros(batch, dtype=torch.float64, device=device) if operator.min_models >= 2 else None
     has_residual = False
+    log_w = operator.initial_log_weights(log_q, space.log_standard_normal(x))
+    ess_path, ancestry = [], []
+    resampler = _population_generator(seeds, generator) if operator.ess_threshold is not None else None
 
     iterator = tqdm(range(steps), desc=f"sampling ({operator!r})", disable=not progress, leave=False)
     for k in iterator:
@@ -247,14 +271,15 @@ def sample(
             extra = density.laplacian_correction(lap, g2, dtau, eta)
 
         quad = (lambda u, _x=x_in, _s=scores: density.quadratic_forms(_x, _s, u)) if differentiable else None
+        div_f = float(schedule.divergence_of_drift(t, dim))
         ctx = StepContext(scores=scores.detach(), log_q=log_q, noise=xi, g2=g2, dtau=dtau, drift_scale=lam,
-                          noise_scale=eta, log_q_extra=extra, quadratic_forms=quad)
+                          noise_scale=eta, log_q_extra=extra, quadratic_forms=quad, div_f=div_f)
         comb = operator.combine(ctx)
         scores = scores.detach()
         dx = (-f + lam * g2 * comb.score) * dtau + comb.noise
 
         if estimator == "ito":
-            inc = density.ito_increment(dx, scores, f, g2, float(schedule.divergence_of_drift(t, dim)), dtau)
+            inc = density.ito_increment(dx, scores, f, g2, div_f, dtau)
         else:
             alpha_ratio = float(torch.exp(schedule.log_alpha(t) - schedule.log_alpha(t_next)))
             inc = density.kernel_ratio_increment(dx, scores, f, g2, dtau, x.detach().flatten(1), alpha_ratio)
@@ -268,6 +293,16 @@ def sample(
         if comb.residual is not None:
             residual = torch.maximum(residual, comb.residual)
             has_residual = True
+        if comb.log_w_increment is not None:
+            log_w = comb.log_w_increment if log_w is None else log_w + comb.log_w_increment
+            ess = effective_sample_size(log_w)
+            ess_path.append(ess)
+            parents = torch.arange(batch, device=device)
+            if resampler is not None and ess < operator.ess_threshold * batch:
+                parents = systematic_resample(log_w, resampler)
+                x, log_q = x[parents], log_q[parents]
+                log_w = torch.zeros_like(log_w)
+            ancestry.append(parents)
         if record:
             kappas.append(comb.kappa.detach())
             log_qs.append(log_q.clone())
@@ -279,6 +314,9 @@ def sample(
         kappa=torch.stack(kappas) if record else None,
         log_q_path=torch.stack(log_qs) if record else None,
         and_residual=residual if has_residual else None,
+        log_w=log_w,
+        ess=torch.stack(ess_path) if ess_path else None,
+        ancestry=torch.stack(ancestry) if ancestry else None,
     )
 
 
@@ -287,5 +325,15 @@ def _concatenate(parts: list[SampleResult]) -> SampleResult:
         values = [getattr(p, name) for p in parts]
         return None if values[0] is None else torch.cat(values, dim=dim)
 
+    offsets, start = [], 0
+    for part in parts:  # ancestry indices are per chunk: shift them to batch positions
+        offsets.append(start)
+        start += part.x.shape[0]
+    ess = None if parts[0].ess is None else torch.stack([p.ess for p in parts])  # [chunks, steps]
+    ancestry = None
+    if parts[0].ancestry is not None:
+        ancestry = torch.cat([p.ancestry + o for p, o in zip(parts, offsets, strict=True)], dim=1)
     return SampleResult(x=cat("x", 0), log_q=cat("log_q", 0), t=parts[0].t, kappa=cat("kappa", 1),
-                        log_q_path=cat("log_q_path", 1), and_residual=cat("and_residual", 0))
+                        log_q_path=cat("log_q_path", 1), and_residual=cat("and_residual", 0),
+                        log_w=cat("log_w", 0), ess=ess,
+                        ancestry=ancestry)
