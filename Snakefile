@@ -8,9 +8,22 @@
 # The config says what is computed; threads, memory, GPUs and partitions live in profiles/. Every rule is one
 # call of the `superdiff` command; helpers live in workflow/rules/common.smk. See docs/workflow.md.
 
+import shlex
+import shutil
+import sys
+from pathlib import Path
+
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
+
+# Rules call the `superdiff` command. When Snakemake was started as .venv/bin/snakemake without the venv on
+# PATH, jobs find `superdiff` beside the interpreter that runs Snakemake.
+if shutil.which("superdiff") is None:
+    # (keeping Snakemake's default bash strict mode, which a prefix replaces)
+    shell.prefix(
+        f'set -euo pipefail; export PATH={shlex.quote(str(Path(sys.executable).parent))}:"$PATH"; '
+    )
 
 
 # A campaign given with --configfile replaces the default one instead of being merged into it (merging would

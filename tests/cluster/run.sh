@@ -8,5 +8,5 @@ cd "$(dirname "$0")/../.."
 HERE=tests/cluster
 trap '"$HERE/slurm.sh" stop || true' EXIT
 "$HERE/slurm.sh" start
-export PATH="$PWD/.venv/bin:$PATH"
+export PATH="$PWD/.venv/bin:$PATH" SUPERDIFF_SLURM_TESTS=1
 timeout 840 .venv/bin/python -m pytest -m slurm -v -p no:cacheprovider "$HERE" "$@"
