@@ -17,7 +17,7 @@ from superdiff.analytic import GaussianMixture
 from superdiff.io import atomic_path, write_json_atomic, write_provenance
 
 
-def run_demo(out: Path, num: int = 1000, steps: int = 500, seed: int = 0) -> dict:
+def run_demo(out: Path, num: int = 500, steps: int = 500, seed: int = 0) -> dict:
     """Sample ``num`` points with each operator; return per-operator statistics (nats, coordinates)."""
     schedule = superdiff.VPSchedule()
     experts = [GaussianMixture([[1.5, 0.0]], 1.0, schedule=schedule),
@@ -68,7 +68,7 @@ def _plot(samples: dict[str, torch.Tensor], path: Path) -> None:
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("demo", help="the engine on two exact 2-D experts (seconds)", description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("results/demo"))
-    parser.add_argument("--num", type=int, default=1000)
+    parser.add_argument("--num", type=int, default=500)
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
     parser.set_defaults(func=_main)
