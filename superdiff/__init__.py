@@ -3,12 +3,13 @@
 The public API: schedules, operators, :func:`sample` and its :class:`SampleResult`.
 """
 
-from superdiff.operators import And, Average, Operator, Or, Product, Single
+from superdiff.operators import OPERATOR_NAMES, And, Average, Operator, Or, Product, Single, make_operator
 from superdiff.sampler import SampleResult, sample
 from superdiff.schedules import CosineVPSchedule, Schedule, VPSchedule
 from superdiff.spaces import CentredCoordinates, Euclidean
 
 __all__ = [
+    "OPERATOR_NAMES",
     "And",
     "Average",
     "CentredCoordinates",
@@ -21,6 +22,7 @@ __all__ = [
     "Schedule",
     "Single",
     "VPSchedule",
+    "make_operator",
     "sample",
 ]
 __version__ = "0.1.0"

@@ -411,3 +411,40 @@ class Product(Operator):
 
     def __repr__(self) -> str:
         return f"Product(weights={self.weights}, resample={self.resample}, ess_threshold={self.ess_threshold})"
+
+
+OPERATOR_NAMES = ("single", "average", "or", "and", "product")
+
+
+def make_operator(
+    name: str,
+    *,
+    index: int = 0,
+    weights: Sequence[float] | None = None,
+    temperature: float = 1.0,
+    bias: float | Sequence[float] | None = None,
+    curvature_correction: bool = True,
+    resample: bool = True,
+    ess_threshold: float = 0.5,
+) -> Operator:
+    """Build an operator from its name and settings: the one mapping every entry point and config shares.
+
+    Args:
+        name: one of ``OPERATOR_NAMES``.
+        index: the model for ``single``.
+        weights: fixed weights for ``average``; exponents ``c_i`` for ``product``.
+        temperature, bias: for ``or`` (bias one per model) and ``and`` (bias nats per step).
+        curvature_correction: for ``and``.
+        resample, ess_threshold: for ``product``.
+    """
+    if name == "single":
+        return Single(index)
+    if name == "average":
+        return Average(weights)
+    if name == "or":
+        return Or(temperature, None if bias is None else list(bias) if not isinstance(bias, (int, float)) else [bias])
+    if name == "and":
+        return And(0.0 if bias is None else bias, curvature_correction=curvature_correction)
+    if name == "product":
+        return Product(weights, resample=resample, ess_threshold=ess_threshold)
+    raise ValueError(f"unknown operator {name!r}; expected one of {', '.join(OPERATOR_NAMES)}")

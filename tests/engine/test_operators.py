@@ -103,3 +103,16 @@ def test_or_weights_bias_stays_outside_the_temperature():
 def test_operator_validation_names_the_problem(operator, models, message):
     with pytest.raises(ValueError, match=message):
         operator.validate(models)
+
+
+def test_make_operator_builds_every_named_operator():
+    from superdiff import OPERATOR_NAMES, make_operator
+    from superdiff.operators import Average, Product, Single
+
+    built = {name: make_operator(name, index=1, weights=[1.0, 2.0], bias=[0.0, 1.0]) for name in OPERATOR_NAMES}
+    assert isinstance(built["single"], Single) and built["single"].index == 1
+    assert isinstance(built["average"], Average) and built["average"].weights == [1.0, 2.0]
+    assert built["or"].bias == [0.0, 1.0] and built["and"].bias == [0.0, 1.0]
+    assert isinstance(built["product"], Product) and built["product"].weights == [1.0, 2.0]
+    with pytest.raises(ValueError, match="unknown operator 'xor'"):
+        make_operator("xor")
