@@ -44,9 +44,10 @@ class CAModelConfig:
     min_length: int = 16
     max_length: int = 256
     scale_updates: bool = True  # multiply coordinate updates by σ_t (small corrections at low noise)
-    projection_iters: int = 8  # bond / clash projection iterations on x̂0 (0 = off)
+    projection_iters: int = 12  # bond / clash projection iterations on x̂0 (0 = off)
     bond: float = 0.38  # model units (3.8 Å)
     clash: float = 0.35  # model units (3.5 Å), for |i - j| >= 2
+    local_targets: bool = True  # predict Cα(i)–Cα(i+k) distances, k = 2..4, and pull x̂0 towards them
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -172,6 +173,9 @@ class CADenoiser(nn.Module):
         d = self.cfg.dim
         self.t_mlp = nn.Sequential(nn.Linear(d, d), nn.SiLU(), nn.Linear(d, d))
         self.blocks = nn.ModuleList(Block(self.cfg, n_local) for _ in range(self.cfg.layers))
+        if self.cfg.local_targets:
+            self.target_head = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, 2 * len(TARGET_RANGES)))
+        self.last_targets: tuple[Tensor, Tensor] | None = None
 
     def alpha(self, t: Tensor) -> Tensor:
         integral = self.beta_min * t + 0.5 * t**2 * (self.beta_max - self.beta_min)
@@ -193,19 +197,35 @@ class CADenoiser(nn.Module):
         step = step[:, None, None]
         for block in self.blocks:
             h, y = block(h, y, relpos_idx, step)
+        targets = None
+        if self.cfg.local_targets:
+            z = self.target_head(h)  # [B, L, 2K]
+            k = len(TARGET_RANGES)
+            lo = torch.tensor([r[0] for r in TARGET_RANGES], device=z.device, dtype=z.dtype)
+            hi = torch.tensor([r[1] for r in TARGET_RANGES], device=z.device, dtype=z.dtype)
+            targets = (lo + (hi - lo) * torch.sigmoid(z[..., :k]), torch.sigmoid(z[..., k:]))
+            self.last_targets = targets
         if self.cfg.projection_iters:
-            y = chain_projection(y, self.cfg.bond, self.cfg.clash, self.cfg.projection_iters)
+            y = chain_projection(y, self.cfg.bond, self.cfg.clash, self.cfg.projection_iters, targets=targets)
         return y
 
 
-def chain_projection(y: Tensor, bond: float, clash: float, iters: int, omega: float = 0.5) -> Tensor:
+# Ranges (model units) of the predicted Cα(i)–Cα(i+k) distances for k = 2, 3, 4.
+TARGET_RANGES = ((0.44, 0.74), (0.42, 1.12), (0.45, 1.40))
+
+
+def chain_projection(y: Tensor, bond: float, clash: float, iters: int, omega: float = 0.5,
+                     targets: tuple[Tensor, Tensor] | None = None) -> Tensor:
     """Differentiable Jacobi projection of traces ``[B, L, 3]`` towards bond length ``bond`` between sequence
     neighbours and at least ``clash`` between residues ``|i − j| ≥ 2`` (model units).
 
     Each iteration moves both ends of every violated pair half-way (damped by ``omega``) along their difference
     vector: equal and opposite moves, so the centre is kept, and every move is along inter-residue vectors, so the
-    map is rotation- and translation-equivariant.
+    map is rotation- and translation-equivariant. ``targets = (d [B, L, K], w [B, L, K])`` adds pulls of the pairs
+    ``(i, i + k + 2)`` towards ``d[:, i, k]`` with strength ``w`` in [0, 1] (then ``omega`` is halved).
     """
+    if targets is not None:
+        omega = omega / 2
     L = y.shape[1]
     idx = torch.arange(L, device=y.device)
     far = ((idx[None, :] - idx[:, None]).abs() >= 2).to(y.dtype)
@@ -216,6 +236,17 @@ def chain_projection(y: Tensor, bond: float, clash: float, iters: int, omega: fl
         delta = torch.zeros_like(y)
         delta[:, :-1] = delta[:, :-1] + c
         delta[:, 1:] = delta[:, 1:] - c
+        if targets is not None:
+            for k in range(targets[0].shape[-1]):
+                sep = k + 2
+                if sep >= L:
+                    break
+                d = y[:, sep:] - y[:, :-sep]
+                n = d.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+                goal, weight = targets[0][:, :-sep, k : k + 1], targets[1][:, :-sep, k : k + 1]
+                c = 0.5 * weight * (n - goal) / n * d
+                delta[:, :-sep] = delta[:, :-sep] + c
+                delta[:, sep:] = delta[:, sep:] - c
         diff = y[:, None, :, :] - y[:, :, None, :]  # [B, i, j, 3] = y_j - y_i
         dist = diff.norm(dim=-1).clamp_min(1e-6)
         push = 0.5 * torch.relu(clash - dist) / dist * far

@@ -4,7 +4,8 @@ One training step: pick a crop length ``L`` in ``[min_crop, max_crop]``, take ra
 random chains, centre and scale them (Å / 10), draw ``t ~ U[t_min, 1]`` and centred noise ``ε`` (Gaussian noise
 projected with :class:`~superdiff.spaces.CentredCoordinates`), form ``x_t = α_t x0 + σ_t ε`` and regress
 ``x̂0(x_t, t)`` on ``x0`` with weight ``clamp(SNR_t, snr_min, snr_max)`` (min-SNR style), plus an auxiliary
-loss on sequence-local distances ``|i − j| ≤ 4`` (Å) for ``t < aux_t_max`` that keeps bonds at 3.8 Å.
+loss on sequence-local distances ``|i − j| ≤ 4`` (Å) for ``t < aux_t_max`` that keeps bonds at 3.8 Å, plus a
+direct loss on the network's predicted Cα(i)–Cα(i+k) target distances (k = 2..4, all t).
 Weights are an exponential moving average of the parameters.
 """
 
@@ -59,6 +60,7 @@ class TrainConfig:
     snr_max: float = 5.0
     aux_weight: float = 1.0
     aux_t_max: float = 0.3
+    target_weight: float = 0.02
     seed: int = 0
     max_minutes: float = 19.0
     helix_margin: float = 0.15
@@ -152,6 +154,17 @@ def local_distance_loss(x0_hat: torch.Tensor, x0: torch.Tensor, max_sep: int = 4
     return torch.stack(losses).mean(0)
 
 
+def local_target_loss(targets: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
+    """Mean squared error (Å²) of the predicted Cα(i)–Cα(i+k) distances ``targets [B, L, K]`` (k = 2..K+1, model
+    units) against the clean trace ``x0 [B, L, 3]``, per sample ``[B]``."""
+    losses = []
+    for k in range(targets.shape[-1]):
+        sep = k + 2
+        d = (x0[:, sep:] - x0[:, :-sep]).norm(dim=-1)
+        losses.append(((targets[:, :-sep, k] - d) * COORD_SCALE).pow(2).mean(-1))
+    return torch.stack(losses).mean(0)
+
+
 def train(chains: Sequence[TrainingChain], cfg: TrainConfig, device: str | torch.device = "cpu",
           progress: bool = True, log=None, checkpoint=None, checkpoint_every: int = 0,
           init: CADenoiser | None = None) -> tuple[CADenoiser, dict]:
@@ -191,6 +204,8 @@ def train(chains: Sequence[TrainingChain], cfg: TrainConfig, device: str | torch
         mse = (x0_hat - x0).pow(2).sum((1, 2)) / (3 * x0.shape[1])
         aux = local_distance_loss(x0_hat, x0) * (t < cfg.aux_t_max).float()
         loss = (w * mse).mean() + cfg.aux_weight * aux.mean() / COORD_SCALE**2 * 5
+        if model.last_targets is not None:
+            loss = loss + cfg.target_weight * local_target_loss(model.last_targets[0], x0).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
