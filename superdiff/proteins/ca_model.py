@@ -14,8 +14,10 @@ sequence-position embedding, then an equivariant coordinate update: each residue
 
 with coefficients read from the residue's invariant features, scaled by σ_t (so corrections shrink with the noise).
 The last layer is a differentiable chain projection (:func:`chain_projection`): a few Jacobi sweeps that pull
-sequence neighbours to 3.8 Å and push residues ``|i − j| ≥ 2`` apart to at least 3.5 Å, so every x̂0 is a
-plausible chain ("bond-aware" output). Every operation commutes with rotations and
+sequence neighbours to 3.8 Å, push residues ``|i − j| ≥ 2`` apart to at least 3.5 Å and pull the pairs
+``(i, i + k)``, k = 2..4, towards distances the network predicts from its invariant features (with a predicted
+confidence), so every x̂0 is a plausible chain whose secondary structure is set by invariant predictions
+("bond-aware" output). Every operation commutes with rotations and
 translations of the input, so no augmentation is needed; the cross product makes it chiral (not reflection
 equivariant), as proteins are.
 """
