@@ -37,14 +37,15 @@ def cmd_train_diffusion(args) -> int:
     from superdiff.molecules.train_diffusion import train_diffusion
 
     print(json.dumps(train_diffusion(args.out, n_moses=args.n_moses, steps=args.steps, seed=args.seed,
-                                     device=args.device), indent=2, default=str))
+                                     all_moleculeace=args.all_moleculeace, device=args.device),
+                     indent=2, default=str))
     return 0
 
 
 def sample_settings(args) -> dict:
     return {"conditions": list(args.condition), "method": args.method, "index": args.index,
             "guidance": args.guidance, "num": args.num, "seed": args.seed, "steps": args.steps,
-            "curvature_correction": not args.no_curvature_correction,
+            "curvature_correction": not args.no_curvature_correction, "and_log_ratio": args.and_log_ratio,
             "weights": str(args.weights) if args.weights else None}
 
 
@@ -64,7 +65,8 @@ def cmd_sample(args) -> int:
     sampler = MoleculeSampler.load(args.weights, args.device)
     frame, timing = sampler.sample(args.condition, args.method, index=args.index, guidance=args.guidance,
                                    num=args.num, seed=args.seed, steps=args.steps, batch_size=args.batch_size,
-                                   curvature_correction=not args.no_curvature_correction, progress=True)
+                                   curvature_correction=not args.no_curvature_correction,
+                                   and_log_ratio=args.and_log_ratio, progress=True)
     write_parquet_atomic(target, frame)
     summary = {"validity": float(frame["valid"].mean()), **timing}
     if len(args.condition) >= 2:
@@ -150,6 +152,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--steps", type=int, default=steps)
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--device", default="cpu")
+        if name == "train-molecule-diffusion":
+            p.add_argument("--all-moleculeace", action="store_true",
+                           help="add every MoleculeACE molecule (30 ChEMBL targets) to the training corpus")
         p.set_defaults(func=func)
 
     p = sub.add_parser("sample-molecules", help="sample molecules under composed property conditions")
@@ -163,6 +168,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--batch-size", type=int, default=500)
     p.add_argument("--no-curvature-correction", action="store_true", help="AND without the curvature term")
+    p.add_argument("--and-log-ratio", type=float, default=0.0,
+                   help="AND only: target final log q_1 - log q_2 in nats (0 = equal densities)")
     p.add_argument("--weights", type=Path, default=None)
     p.add_argument("--device", default="cpu")
     p.add_argument("--force", action="store_true")

@@ -61,6 +61,15 @@ def load_activity(target: str) -> pd.DataFrame:
                          "pki": frame["y"] + 9.0, "split": frame["split"]})
 
 
+def load_all_activity_smiles() -> list[str]:
+    """Every SMILES of the 30 MoleculeACE ChEMBL tables (48,714 rows, kinases, GPCRs, proteases...)."""
+    folder = _package_file("MoleculeACE", "Data", "benchmark_data")
+    out: list[str] = []
+    for path in sorted(folder.glob("CHEMBL*.csv")):
+        out += pd.read_csv(path)["smiles"].astype(str).tolist()
+    return out
+
+
 @dataclass(frozen=True)
 class SmilesReport:
     """Result of parsing a SMILES list: canonical SMILES of the valid ones and what was dropped."""

@@ -28,8 +28,15 @@ def design_seeds(seed: int, num: int) -> list[int]:
 
 
 def make_operator(method: str, num_conditions: int, index: int = 0, temperature: float = 1.0,
-                  curvature_correction: bool = True) -> superdiff.Operator:
-    """The engine operator for ``method`` over ``num_conditions`` conditional models (joint: one model)."""
+                  curvature_correction: bool = True, and_log_ratio: float = 0.0,
+                  steps: int = 200) -> superdiff.Operator:
+    """The engine operator for ``method`` over ``num_conditions`` conditional models (joint: one model).
+
+    ``and_log_ratio`` (AND, two conditions): target final ``log q_1 − log q_2`` in nats, spread as a per-step
+    bias ``ℓ = and_log_ratio / steps``. ``log q(x|c_1) − log q(x|c_2) = log p(c_1|x) − log p(c_2|x) +
+    log p(c_2) − log p(c_1)``, so ``log p(c_2)/p(c_1)`` asks for equal label posteriors instead of equal densities
+    (docs/molecules.md).
+    """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if method in ("average", "or", "and") and num_conditions < 2:
@@ -44,7 +51,9 @@ def make_operator(method: str, num_conditions: int, index: int = 0, temperature:
         return superdiff.Average()
     if method == "or":
         return superdiff.Or(temperature=temperature)
-    return superdiff.And(curvature_correction=curvature_correction)
+    if and_log_ratio and num_conditions != 2:
+        raise ValueError(f"--and-log-ratio needs exactly two conditions, got {num_conditions}")
+    return superdiff.And(bias=float(and_log_ratio) / steps, curvature_correction=curvature_correction)
 
 
 @dataclass
@@ -65,7 +74,7 @@ class MoleculeSampler:
 
     def latents(self, conds: Sequence[str], method: str, *, index: int = 0, guidance: float = 2.0, num: int = 100,
                 seed: int = 0, steps: int = 200, batch_size: int = 500, curvature_correction: bool = True,
-                progress: bool = False) -> tuple[GuidedResult, list[str], list[int]]:
+                and_log_ratio: float = 0.0, progress: bool = False) -> tuple[GuidedResult, list[str], list[int]]:
         """Sample standardised latents; returns (result, names of the tracked conditional models, design seeds)."""
         conds = conditions.check_conditions(conds, self.net.config.labels)
         if not conds:
@@ -76,7 +85,8 @@ class MoleculeSampler:
             models, names = [ConditionalScore(self.net, tuple(conds))], ["+".join(conds)]
         else:
             models, names = [ConditionalScore(self.net, (c,)) for c in conds], list(conds)
-        operator = make_operator(method, len(conds), index, curvature_correction=curvature_correction)
+        operator = make_operator(method, len(conds), index, curvature_correction=curvature_correction,
+                                 and_log_ratio=and_log_ratio, steps=steps)
         seeds = design_seeds(seed, num)
         result = sample_guided(models, ConditionalScore(self.net, ()), self.net.schedule(), operator,
                                guidance=guidance, dim=self.net.config.latent_dim, seeds=seeds, steps=steps,

@@ -53,12 +53,12 @@ def sampling_weights(y: np.ndarray, labels: list[str], positive_share: float) ->
 
 def train_diffusion(out_dir: Path | None = None, n_moses: int = 60_000, steps: int = 10_000, batch_size: int = 256,
                     lr: float = 1e-3, drop_label: float = 0.3, drop_all: float = 0.15, positive_share: float = 0.15,
-                    seed: int = 0, device: str = "cpu", progress: bool = True) -> dict:
+                    all_moleculeace: bool = False, seed: int = 0, device: str = "cpu", progress: bool = True) -> dict:
     """Train the ε-network and record it in the manifest."""
     out_dir = Path(out_dir or default_weights_dir())
     ae = load_autoencoder(out_dir, device=device)
     predictor = PropertyPredictor(out_dir)
-    smiles, corpus = training_smiles(n_moses, seed=seed, activity_repeats=1)
+    smiles, corpus = training_smiles(n_moses, seed=seed, activity_repeats=1, all_moleculeace=all_moleculeace)
     smiles = sorted(set(smiles))
     z, keep = ae.encode_smiles(smiles)
     smiles = [smiles[i] for i in keep]
@@ -99,8 +99,10 @@ def train_diffusion(out_dir: Path | None = None, n_moses: int = 60_000, steps: i
                "joint_gsk3b_druglike": int((y[:, 0] & y[:, 2]).sum()), "final_loss": float(np.mean(losses[-500:])),
                "train_seconds": time.time() - start}
     settings = {"n_moses": n_moses, "steps": steps, "batch_size": batch_size, "lr": lr, "drop_label": drop_label,
-                "drop_all": drop_all, "positive_share": positive_share, "seed": seed, "hidden": config.hidden,
+                "drop_all": drop_all, "positive_share": positive_share, "all_moleculeace": all_moleculeace,
+                "seed": seed, "hidden": config.hidden,
                 "blocks": config.blocks, "labels": config.labels, "schedule": repr(schedule)}
     record_artefact(out_dir, "latent_diffusion", files, settings,
-                    f"superdiff train-molecule-diffusion --steps {steps} --n-moses {n_moses} --seed {seed}", metrics)
+                    f"superdiff train-molecule-diffusion --steps {steps} --n-moses {n_moses} --seed {seed}"
+                    + (" --all-moleculeace" if all_moleculeace else ""), metrics)
     return metrics
