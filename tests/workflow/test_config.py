@@ -131,3 +131,20 @@ def test_resolved_fills_defaults_and_round_trips():
     r = resolved(c)
     assert r["proteins"]["evaluation"]["refold"]["enabled"] is False
     assert load_campaign(r) == c
+
+
+def test_validate_config_command(tmp_path, capsys):
+    from superdiff.workflow_cli import cmd_validate_config
+
+    bad = tmp_path / "bad.yaml"
+    data = _default()
+    data["proteins"]["lengths"] = [50, -3]
+    bad.write_text(yaml.safe_dump(data))
+
+    import argparse
+
+    args = argparse.Namespace(configs=[ROOT / "config" / "config.yaml", bad], print_resolved=False)
+    assert cmd_validate_config(args) == 2
+    out = capsys.readouterr()
+    assert "config/config.yaml: ok (campaign 'default')" in out.out
+    assert "proteins.lengths.1: got -3; Input should be greater than or equal to 8" in out.err
