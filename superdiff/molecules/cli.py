@@ -46,6 +46,7 @@ def sample_settings(args) -> dict:
     return {"conditions": list(args.condition), "method": args.method, "index": args.index,
             "guidance": args.guidance, "num": args.num, "seed": args.seed, "steps": args.steps,
             "curvature_correction": not args.no_curvature_correction, "and_log_ratio": args.and_log_ratio,
+            "kappa_from": args.kappa_from,
             "weights": str(args.weights) if args.weights else None}
 
 
@@ -66,7 +67,7 @@ def cmd_sample(args) -> int:
     frame, timing = sampler.sample(args.condition, args.method, index=args.index, guidance=args.guidance,
                                    num=args.num, seed=args.seed, steps=args.steps, batch_size=args.batch_size,
                                    curvature_correction=not args.no_curvature_correction,
-                                   and_log_ratio=args.and_log_ratio, progress=True)
+                                   and_log_ratio=args.and_log_ratio, kappa_from=args.kappa_from, progress=True)
     write_parquet_atomic(target, frame)
     summary = {"validity": float(frame["valid"].mean()), **timing}
     if len(args.condition) >= 2:
@@ -170,6 +171,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-curvature-correction", action="store_true", help="AND without the curvature term")
     p.add_argument("--and-log-ratio", type=float, default=0.0,
                    help="AND only: target final log q_1 - log q_2 in nats (0 = equal densities)")
+    p.add_argument("--kappa-from", choices=("guided", "unguided"), default="guided",
+                   help="solve κ for the guided step (default) or, as the reference code, for the unguided one")
     p.add_argument("--weights", type=Path, default=None)
     p.add_argument("--device", default="cpu")
     p.add_argument("--force", action="store_true")

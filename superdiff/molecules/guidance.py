@@ -44,8 +44,11 @@ class GuidedResult:
     and_residual: Tensor | None
 
 
+KAPPA_FROM = ("guided", "unguided")
+
+
 def _sample_chunk(cond_models, uncond_model, schedule, operator, guidance, dim, seeds, steps, t_min, device, dtype,
-                  progress) -> GuidedResult:
+                  progress, kappa_from) -> GuidedResult:
     batch, m = len(seeds), len(cond_models)
     noise = NoiseSource(batch, device, None, seeds)
     x = noise.normal((dim,), dtype)
@@ -72,8 +75,12 @@ def _sample_chunk(cond_models, uncond_model, schedule, operator, guidance, dim, 
         extra = (1.0 - guidance) * g2 * dtau * (scores.detach().double() * s_u.double()[:, None]).sum(-1)
         quad = ((lambda u, _x=x_in, _s=scores: density.quadratic_forms(_x, _s, u))
                 if needs_grad and scores.requires_grad else None)
-        ctx = StepContext(scores=scores.detach(), log_q=log_q, noise=xi, g2=g2, dtau=dtau, drift_scale=guidance,
-                          noise_scale=1.0, log_q_extra=extra, quadratic_forms=quad)
+        if kappa_from == "guided":
+            ctx = StepContext(scores=scores.detach(), log_q=log_q, noise=xi, g2=g2, dtau=dtau, drift_scale=guidance,
+                              noise_scale=1.0, log_q_extra=extra, quadratic_forms=quad)
+        else:  # the reference recipe: κ as if the step were unguided, guidance applied afterwards
+            ctx = StepContext(scores=scores.detach(), log_q=log_q, noise=xi, g2=g2, dtau=dtau, drift_scale=1.0,
+                              noise_scale=1.0, log_q_extra=None, quadratic_forms=quad)
         comb = operator.combine(ctx)
         scores = scores.detach()
         v = (1.0 - guidance) * s_u + guidance * comb.score
@@ -101,6 +108,7 @@ def sample_guided(
     steps: int = 200,
     t_min: float = 1e-3,
     batch_size: int = 500,
+    kappa_from: str = "guided",
     progress: bool = False,
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
@@ -114,10 +122,15 @@ def sample_guided(
         dim: latent dimension D.
         seeds: one seed per design (batch-invariant results).
         batch_size: designs per chunk (results do not depend on it).
+        kappa_from: "guided" (default) solves the operator's constraint for the guided step, so AND keeps the
+            conditional log densities equal; "unguided" computes κ as if the step were unguided and then applies
+            guidance (the reference LDMol recipe; AND's equality then only holds at w = 1).
 
     Returns:
         :class:`GuidedResult`.
     """
+    if kappa_from not in KAPPA_FROM:
+        raise ValueError(f"kappa_from must be one of {KAPPA_FROM}, got {kappa_from!r}")
     if not guidance > 0:
         raise ValueError(f"guidance must be > 0, got {guidance}")
     if not isinstance(steps, int) or steps < 1:
@@ -127,7 +140,7 @@ def sample_guided(
     operator.validate(len(cond_models))
     device = torch.device(device)
     parts = [_sample_chunk(cond_models, uncond_model, schedule, operator, float(guidance), dim,
-                           list(seeds[i:i + batch_size]), steps, t_min, device, dtype, progress)
+                           list(seeds[i:i + batch_size]), steps, t_min, device, dtype, progress, kappa_from)
              for i in range(0, len(seeds), batch_size)]
     residuals = [p.and_residual for p in parts]
     return GuidedResult(

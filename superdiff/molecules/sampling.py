@@ -74,7 +74,8 @@ class MoleculeSampler:
 
     def latents(self, conds: Sequence[str], method: str, *, index: int = 0, guidance: float = 2.0, num: int = 100,
                 seed: int = 0, steps: int = 200, batch_size: int = 500, curvature_correction: bool = True,
-                and_log_ratio: float = 0.0, progress: bool = False) -> tuple[GuidedResult, list[str], list[int]]:
+                and_log_ratio: float = 0.0, kappa_from: str = "guided",
+                progress: bool = False) -> tuple[GuidedResult, list[str], list[int]]:
         """Sample standardised latents; returns (result, names of the tracked conditional models, design seeds)."""
         conds = conditions.check_conditions(conds, self.net.config.labels)
         if not conds:
@@ -90,7 +91,8 @@ class MoleculeSampler:
         seeds = design_seeds(seed, num)
         result = sample_guided(models, ConditionalScore(self.net, ()), self.net.schedule(), operator,
                                guidance=guidance, dim=self.net.config.latent_dim, seeds=seeds, steps=steps,
-                               batch_size=batch_size, progress=progress, device=self.device)
+                               batch_size=batch_size, kappa_from=kappa_from, progress=progress,
+                               device=self.device)
         return result, names, seeds
 
     def decode(self, x: torch.Tensor) -> list[str]:
