@@ -333,12 +333,13 @@ class And(Operator):
             noise_along = coef * delta
             residual = lam_g2_dt * (norm2 * kappa_det - rhs).abs()[:, 0]
         else:
-            rhs = h - (geo.delta @ s_bar[:, :, None])[..., 0]
-            kappa_det = (geo.gram_pinv @ rhs[..., None])[..., 0]  # [B, M-1]
-            u = s_bar + (kappa_det[:, None, :] @ geo.delta)[:, 0]
-            coef = (geo.gram_pinv @ (geo.delta @ noise[:, :, None]))[..., 0]  # [B, M-1]
-            noise_along = (coef[:, None, :] @ geo.delta)[:, 0]
-            residual = lam_g2_dt * (geo.gram @ kappa_det[..., None] - rhs[..., None]).abs().amax(dim=(1, 2))
+            # Broadcast-and-sum rather than batched matmuls: the inner sizes are M - 1, far too small for BLAS.
+            rhs = h - (geo.delta * s_bar[:, None]).sum(-1)
+            kappa_det = (geo.gram_pinv * rhs[:, None, :]).sum(-1)  # [B, M-1]
+            u = s_bar + (kappa_det[:, :, None] * geo.delta).sum(1)
+            coef = (geo.gram_pinv * (geo.delta * noise[:, None]).sum(-1)[:, None, :]).sum(-1)  # [B, M-1]
+            noise_along = (coef[:, :, None] * geo.delta).sum(1)
+            residual = lam_g2_dt * ((geo.gram * kappa_det[:, None, :]).sum(-1) - rhs).abs().amax(dim=1)
         kappa_rest = kappa_det - coef / lam_g2_dt
         kappa = torch.cat([kappa_rest, -kappa_rest.sum(-1, keepdim=True)], dim=-1) + 1.0 / m
         return Combination(
