@@ -50,6 +50,8 @@ class CAModelConfig:
     bond: float = 0.38  # model units (3.8 Å)
     clash: float = 0.35  # model units (3.5 Å), for |i - j| >= 2
     local_targets: bool = True  # predict Cα(i)–Cα(i+k) distances, k = 2..4, and pull x̂0 towards them
+    target_bins: int = 0  # > 0: classify each distance into this many bins (sharpened expectation as target)
+    target_temperature: float = 0.25  # softmax temperature of the sharpened expectation
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -176,8 +178,10 @@ class CADenoiser(nn.Module):
         self.t_mlp = nn.Sequential(nn.Linear(d, d), nn.SiLU(), nn.Linear(d, d))
         self.blocks = nn.ModuleList(Block(self.cfg, n_local) for _ in range(self.cfg.layers))
         if self.cfg.local_targets:
-            self.target_head = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, 2 * len(TARGET_RANGES)))
+            per_k = self.cfg.target_bins + 1 if self.cfg.target_bins else 2
+            self.target_head = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, per_k * len(TARGET_RANGES)))
         self.last_targets: tuple[Tensor, Tensor] | None = None
+        self.last_target_logits: Tensor | None = None
 
     def alpha(self, t: Tensor) -> Tensor:
         integral = self.beta_min * t + 0.5 * t**2 * (self.beta_max - self.beta_min)
@@ -201,11 +205,19 @@ class CADenoiser(nn.Module):
             h, y = block(h, y, relpos_idx, step)
         targets = None
         if self.cfg.local_targets:
-            z = self.target_head(h)  # [B, L, 2K]
+            z = self.target_head(h)
             k = len(TARGET_RANGES)
             lo = torch.tensor([r[0] for r in TARGET_RANGES], device=z.device, dtype=z.dtype)
             hi = torch.tensor([r[1] for r in TARGET_RANGES], device=z.device, dtype=z.dtype)
-            targets = (lo + (hi - lo) * torch.sigmoid(z[..., :k]), torch.sigmoid(z[..., k:]))
+            if self.cfg.target_bins:
+                nb = self.cfg.target_bins
+                logits = z[..., : k * nb].reshape(B, L, k, nb)
+                centres = target_bin_centres(nb, z.device, z.dtype)  # [K, nb]
+                probs = torch.softmax(logits / self.cfg.target_temperature, dim=-1)
+                targets = ((probs * centres).sum(-1), torch.sigmoid(z[..., k * nb :]))
+                self.last_target_logits = logits
+            else:
+                targets = (lo + (hi - lo) * torch.sigmoid(z[..., :k]), torch.sigmoid(z[..., k:]))
             self.last_targets = targets
         if self.cfg.projection_iters:
             y = chain_projection(y, self.cfg.bond, self.cfg.clash, self.cfg.projection_iters, targets=targets)
@@ -214,6 +226,11 @@ class CADenoiser(nn.Module):
 
 # Ranges (model units) of the predicted Cα(i)–Cα(i+k) distances for k = 2, 3, 4.
 TARGET_RANGES = ((0.44, 0.74), (0.42, 1.12), (0.45, 1.40))
+
+
+def target_bin_centres(bins: int, device=None, dtype=None) -> Tensor:
+    """Bin centres ``[K, bins]`` (model units) spanning :data:`TARGET_RANGES`."""
+    return torch.stack([torch.linspace(lo, hi, bins, device=device, dtype=dtype) for lo, hi in TARGET_RANGES])
 
 
 def chain_projection(y: Tensor, bond: float, clash: float, iters: int, omega: float = 0.5,

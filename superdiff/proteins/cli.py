@@ -35,6 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-crop", type=int, default=50)
     p.add_argument("--max-crop", type=int, default=128)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--target-bins", type=int, default=16,
+                   help="distance bins of the local-geometry head (0: plain regression)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--checkpoint-every", type=int, default=0, help="also write the weights every N steps")
     p.add_argument("--init", default=None, help="continue from these weights (.safetensors with manifest)")
@@ -94,8 +96,11 @@ def _train_backbone(args: argparse.Namespace) -> int:
     from superdiff.proteins.training import TrainConfig, load_training_chains, select_subset, train
 
     torch.set_num_threads(args.threads)
+    from superdiff.proteins.ca_model import CAModelConfig
+
+    model_cfg = CAModelConfig(target_bins=args.target_bins).to_dict()
     cfg = TrainConfig(subset=args.subset, steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                      max_minutes=args.max_minutes, min_crop=args.min_crop, max_crop=args.max_crop)
+                      max_minutes=args.max_minutes, min_crop=args.min_crop, max_crop=args.max_crop, model=model_cfg)
     chains = select_subset(load_training_chains(args.data, min_length=args.min_crop), cfg)
     print(f"training on {len(chains)} chains ({sum(len(c.ca) for c in chains)} residues), subset {args.subset}",
           flush=True)

@@ -61,6 +61,7 @@ class TrainConfig:
     aux_weight: float = 1.0
     aux_t_max: float = 0.3
     target_weight: float = 0.02
+    bin_weight: float = 0.05
     seed: int = 0
     max_minutes: float = 19.0
     helix_margin: float = 0.15
@@ -165,6 +166,23 @@ def local_target_loss(targets: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
     return torch.stack(losses).mean(0)
 
 
+def local_target_bin_loss(logits: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy (nats) of the distance-bin logits ``[B, L, K, bins]`` against the clean trace's nearest bin,
+    per sample ``[B]``."""
+    from superdiff.proteins.ca_model import target_bin_centres
+
+    centres = target_bin_centres(logits.shape[-1], x0.device, x0.dtype)
+    losses = []
+    for k in range(logits.shape[2]):
+        sep = k + 2
+        d = (x0[:, sep:] - x0[:, :-sep]).norm(dim=-1)  # [B, L - sep]
+        label = (d[..., None] - centres[k]).abs().argmin(-1)
+        lg = logits[:, :-sep, k]
+        losses.append(torch.nn.functional.cross_entropy(lg.reshape(-1, lg.shape[-1]), label.reshape(-1),
+                                                        reduction="none").view(label.shape).mean(-1))
+    return torch.stack(losses).mean(0)
+
+
 def train(chains: Sequence[TrainingChain], cfg: TrainConfig, device: str | torch.device = "cpu",
           progress: bool = True, log=None, checkpoint=None, checkpoint_every: int = 0,
           init: CADenoiser | None = None) -> tuple[CADenoiser, dict]:
@@ -204,7 +222,9 @@ def train(chains: Sequence[TrainingChain], cfg: TrainConfig, device: str | torch
         mse = (x0_hat - x0).pow(2).sum((1, 2)) / (3 * x0.shape[1])
         aux = local_distance_loss(x0_hat, x0) * (t < cfg.aux_t_max).float()
         loss = (w * mse).mean() + cfg.aux_weight * aux.mean() / COORD_SCALE**2 * 5
-        if model.last_targets is not None:
+        if model.last_target_logits is not None:
+            loss = loss + cfg.bin_weight * local_target_bin_loss(model.last_target_logits, x0).mean()
+        elif model.last_targets is not None:
             loss = loss + cfg.target_weight * local_target_loss(model.last_targets[0], x0).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
