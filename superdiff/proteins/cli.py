@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-crop", type=int, default=50)
     p.add_argument("--max-crop", type=int, default=128)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    p.add_argument("--target-bins", type=int, default=16,
+    p.add_argument("--target-bins", type=int, default=0,
                    help="distance bins of the local-geometry head (0: plain regression)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--checkpoint-every", type=int, default=0, help="also write the weights every N steps")
