@@ -68,3 +68,11 @@ def test_score_cli_counts_invalid_smiles(tmp_path, capsys):
     frame = pd.read_parquet(out)
     assert frame["valid"].tolist() == [True, False, True, False]
     assert "2 of 4 SMILES are invalid" in capsys.readouterr().err
+
+
+def test_quality_validity_uniqueness_small(sampler):
+    """Cheap part of the quality bar: >= 90 % valid and unique on 150 AND samples."""
+    frame, _ = sampler.sample(["gsk3b", "druglike"], "and", num=150, seed=11, steps=60)
+    valid = frame[frame["valid"]]
+    assert len(valid) / len(frame) >= 0.9
+    assert valid["canonical"].nunique() / len(valid) >= 0.9
