@@ -21,6 +21,9 @@ from superdiff.weights import ChecksumError, sha256_file
 
 BUILTIN_DIR = Path(__file__).resolve().parents[2] / "resources" / "weights" / "builtin"
 BUILTIN_NAMES = ("helix", "strand")
+# Inference-time settings of the built-in experts (not part of the trained weights): 8 bond / clash-only sweeps
+# after the learned projection, which pull the local-distance compromise back to 3.8 Å bonds.
+BUILTIN_INFERENCE = {"polish_iters": 8}
 
 
 def save_expert(model: CADenoiser, weights_path: str | os.PathLike, manifest: dict) -> dict:
@@ -72,8 +75,10 @@ class CAExpert:
 
 
 def load_expert(weights_path: str | os.PathLike, device: str | torch.device = "cpu", name: str | None = None,
-                expected_sha256: str | None = None) -> CAExpert:
+                expected_sha256: str | None = None, inference: dict | None = None) -> CAExpert:
     """Load a Cα expert from a safetensors file and its ``.json`` manifest (verified against its sha256).
+
+    ``inference`` overrides inference-time fields of the model configuration (e.g. ``polish_iters``).
 
     Raises:
         FileNotFoundError: the weights or manifest file is missing.
@@ -91,7 +96,8 @@ def load_expert(weights_path: str | os.PathLike, device: str | torch.device = "c
     if expected and actual != expected:
         raise ChecksumError(str(weights_path), expected, actual)
     schedule = manifest.get("schedule", {})
-    denoiser = CADenoiser(CAModelConfig(**manifest["model_config"]), schedule.get("beta_min", 0.1),
+    config = {**manifest["model_config"], **(inference or {})}
+    denoiser = CADenoiser(CAModelConfig(**config), schedule.get("beta_min", 0.1),
                           schedule.get("beta_max", 20.0))
     denoiser.load_state_dict(load_file(str(weights_path)))
     denoiser = denoiser.to(device).eval().requires_grad_(False)
@@ -102,4 +108,5 @@ def load_builtin(name: str, device: str | torch.device = "cpu") -> CAExpert:
     """``helix`` or ``strand``: the committed built-in experts."""
     if name not in BUILTIN_NAMES:
         raise KeyError(f"unknown built-in model {name!r}; choose one of {', '.join(BUILTIN_NAMES)}")
-    return load_expert(BUILTIN_DIR / f"{name}.safetensors", device, name=f"builtin:{name}")
+    return load_expert(BUILTIN_DIR / f"{name}.safetensors", device, name=f"builtin:{name}",
+                       inference=BUILTIN_INFERENCE)

@@ -52,6 +52,7 @@ class CAModelConfig:
     local_targets: bool = True  # predict Cα(i)–Cα(i+k) distances, k = 2..4, and pull x̂0 towards them
     target_bins: int = 0  # > 0: classify each distance into this many bins (sharpened expectation as target)
     target_temperature: float = 0.25  # softmax temperature of the sharpened expectation
+    polish_iters: int = 0  # extra bond / clash-only sweeps after the projection (an inference-time setting)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -221,6 +222,8 @@ class CADenoiser(nn.Module):
             self.last_targets = targets
         if self.cfg.projection_iters:
             y = chain_projection(y, self.cfg.bond, self.cfg.clash, self.cfg.projection_iters, targets=targets)
+        if self.cfg.polish_iters:
+            y = chain_projection(y, self.cfg.bond, self.cfg.clash, self.cfg.polish_iters)
         return y
 
 
