@@ -1,8 +1,9 @@
 """Wall time and peak memory per workflow stage of a finished campaign, from Snakemake's benchmark files -> JSON.
 
 Every rule writes ``results/<campaign>/benchmarks/<rule>/...tsv`` (columns ``s``, ``max_rss`` in MB, ...). This
-sums the seconds of each rule's jobs (CPU-job time, which is what a cluster bills), takes the peak RSS over them,
-and adds the campaign's elapsed wall time (first job start to last job end, from the benchmark files' mtimes).
+sums the wall seconds and the CPU seconds of each rule's jobs (CPU seconds are what the job itself used, wall
+seconds also count waiting for a busy machine), takes the peak RSS over them, and adds the campaign's elapsed
+wall time (first job start to last job end, from the benchmark files' mtimes).
 
     python benchmarks/campaign.py results/default --out benchmarks/out/campaign_default.json
 
@@ -38,7 +39,9 @@ def read_benchmarks(results: Path) -> pd.DataFrame:
             continue
         last = table.iloc[-1]
         rss = pd.to_numeric(pd.Series([last.get("max_rss")]), errors="coerce").iloc[0]
+        cpu = pd.to_numeric(pd.Series([last.get("cpu_time")]), errors="coerce").iloc[0]
         rows.append({"rule": rule, "job": str(rel.with_suffix("")), "seconds": float(last["s"]),
+                     "cpu_seconds": None if pd.isna(cpu) else float(cpu),
                      "max_rss_mb": None if pd.isna(rss) else float(rss), "mtime": path.stat().st_mtime})
     if not rows:
         raise ValueError(f"no benchmark files under {root}")
@@ -50,12 +53,14 @@ def summarise(jobs: pd.DataFrame) -> dict:
     for rule, group in jobs.groupby("rule", sort=False):
         rss = group["max_rss_mb"].dropna()
         stages[rule] = {"jobs": len(group), "total_seconds": round(float(group["seconds"].sum()), 2),
+                        "total_cpu_seconds": round(float(group["cpu_seconds"].dropna().sum()), 2),
                         "max_job_seconds": round(float(group["seconds"].max()), 2),
                         "peak_rss_mb": round(float(rss.max()), 1) if len(rss) else None}
     start = float((jobs["mtime"] - jobs["seconds"]).min())
     end = float(jobs["mtime"].max())
     return {"stages": dict(sorted(stages.items(), key=lambda kv: -kv[1]["total_seconds"])),
             "jobs": len(jobs), "sum_job_seconds": round(float(jobs["seconds"].sum()), 2),
+            "sum_cpu_seconds": round(float(jobs["cpu_seconds"].dropna().sum()), 2),
             "elapsed_wall_seconds": round(end - start, 2),
             "peak_rss_mb": round(float(jobs["max_rss_mb"].dropna().max()), 1)}
 
