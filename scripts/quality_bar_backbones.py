@@ -59,6 +59,30 @@ def bar_verdict(results: dict) -> dict:
     return verdict
 
 
+def print_table(results: dict) -> None:
+    print(f"{'method':8s} {'n':>4s} {'bonds ok':>9s} {'no clash':>9s} {'helix':>6s} {'strand':>7s} "
+          f"{'bond mean±sd (Å)':>17s} {'time':>7s}")
+    for method, r in results.items():
+        print(f"{method:8s} {r['n']:4d} {r['bond_ok']:9.3f} {r['clash_free']:9.3f} {r['helix']:6.3f} "
+              f"{r['strand']:7.3f} {r['bond_mean']:8.2f} ± {r['bond_std']:5.2f} {r['seconds']:6.0f}s", flush=True)
+
+
+def merge(paths: list[str], out: str) -> int:
+    """Combine the per-method results of several runs (same seeds and steps) into one report."""
+    results, settings = {}, []
+    for path in paths:
+        report = json.loads(open(path).read())
+        results.update(report["results"])
+        settings.append(report["provenance"]["settings"])
+    print_table(results)
+    verdict = bar_verdict(results)
+    for key, ok in verdict.items():
+        print(f"{key:28s} {'PASS' if ok else 'FAIL'}")
+    write_json_atomic(out, {"results": results, "verdict": verdict, "passed": all(verdict.values()),
+                            "merged_from": paths, "provenance": provenance({"runs": settings})})
+    return 0 if all(verdict.values()) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs=2, default=["builtin:helix", "builtin:strand"])
@@ -71,7 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", default="benchmarks/out/quality_bar.json")
+    parser.add_argument("--merge", nargs="+", default=None, metavar="JSON",
+                        help="only combine the results of earlier (e.g. parallel) runs into --out")
     args = parser.parse_args(argv)
+    if args.merge:
+        return merge(args.merge, args.out)
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     models = [load_model(spec, device) for spec in args.models]
