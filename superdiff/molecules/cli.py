@@ -115,6 +115,8 @@ def cmd_metrics(args) -> int:
         name = settings.get("method", path.parent.name)
         if settings.get("method") == "single":
             name = f"single:{settings['conditions'][settings.get('index', 0)]}"
+        if name in runs:
+            name = f"{name}:{path.parent.name}"
         conds = args.condition or settings.get("conditions", [])
         entry = {"path": str(path), "settings": settings, "invalid_smiles": recheck.n_invalid,
                  **generation_metrics(frame, with_novelty=not args.no_novelty, fcd_reference=args.fcd_reference)}
