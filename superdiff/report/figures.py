@@ -125,7 +125,9 @@ def trajectories(traj: pd.DataFrame, model_names: Sequence[str]) -> Figure | Non
             axes[0][j].plot(s.index, s["kappa"], color=_color(m), label=name)
             axes[1][j].plot(s.index, s["log_q"], color=_color(m), label=name)
         axes[0][j].set_title(method, fontsize=10)
-        axes[0][j].set_ylim(-0.05, 1.05)
+        k = sub["kappa"].dropna()
+        if len(k) and k.min() >= 0 and k.max() <= 1:  # AND's kappa may leave [0, 1]: then scale to the data
+            axes[0][j].set_ylim(-0.05, 1.05)
         axes[1][j].set_xlabel("t (forward time)")
     axes[0][0].invert_xaxis()  # shared x: sampling runs from t = 1 (left) to t_min (right)
     axes[0][0].set_ylabel("kappa")
