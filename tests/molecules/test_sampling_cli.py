@@ -76,3 +76,15 @@ def test_quality_validity_uniqueness_small(sampler):
     valid = frame[frame["valid"]]
     assert len(valid) / len(frame) >= 0.9
     assert valid["canonical"].nunique() / len(valid) >= 0.9
+
+
+def test_and_log_ratio_bias_sets_final_log_ratio(sampler):
+    """--and-log-ratio L: the final (Itô) log q_gsk3b − log q_druglike equals L; 0 keeps them equal."""
+    res, names, _ = sampler.latents(["gsk3b", "druglike"], "and", num=4, seed=2, steps=40, and_log_ratio=2.0)
+    assert names == ["gsk3b", "druglike"]
+    gap = (res.log_q[:, 0] - res.log_q[:, 1]).numpy()
+    np.testing.assert_allclose(gap, 2.0, atol=1e-3)
+    with pytest.raises(ValueError, match="exactly two"):
+        sampler.latents(["gsk3b", "jak2", "druglike"], "and", num=2, seed=0, steps=5, and_log_ratio=1.0)
+    with pytest.raises(ValueError, match="kappa_from"):
+        sampler.latents(["gsk3b", "druglike"], "and", num=2, seed=0, steps=5, kappa_from="sideways")
