@@ -119,7 +119,8 @@ def _load_weights_spec(parsed: dict, device: torch.device, cache_dir):
         except (OSError, ValueError) as err:
             raise FileNotFoundError(
                 f"weights {source}: no model manifest given and none found at {sibling} ({err})") from err
-    return load_expert(path, device, name=parsed.get("name") or path.stem, expected_sha256=parsed["sha256"])
+    return load_expert(path, device, name=parsed.get("name") or path.stem, expected_sha256=parsed["sha256"],
+                       inference=parsed.get("inference"))
 
 
 def load_python(factory: str, device: torch.device, weights: Path | None = None, **kwargs):

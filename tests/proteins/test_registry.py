@@ -73,7 +73,9 @@ def test_weights_by_path_and_url_with_checksum(tmp_path):
     sha = sha256_file(src / "helix.safetensors")
     model = load_model(f"weights:{(src / 'helix.safetensors').as_uri()}#sha256={sha}", cache_dir=tmp_path / "c")
     x = torch.randn(1, 30, 3)
-    ref = load_model("builtin:helix")
+    from superdiff.proteins.builtin import load_expert
+
+    ref = load_expert(BUILTIN_DIR / "helix.safetensors")  # the same network without the built-in inference polish
     assert torch.allclose(model(x, torch.tensor([0.3])), ref(x, torch.tensor([0.3])))
     with pytest.raises(ChecksumError, match=f"expected sha256 {'b' * 64}, got {sha}"):
         load_model(f"weights:{src / 'helix.safetensors'}#sha256={'b' * 64}", cache_dir=tmp_path / "c2")
