@@ -45,11 +45,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("sample-backbones", help="sample Cα backbones from one or a composition of models")
     p.add_argument("--model", action="append", required=True, help="model spec, e.g. builtin:helix (repeatable)")
-    p.add_argument("--method", default="single", choices=("single", "average", "or", "and"))
+    p.add_argument("--method", default="single", choices=("single", "average", "or", "and", "product"))
     p.add_argument("--index", type=int, default=0, help="model index for --method single")
     p.add_argument("--temperature", type=float, default=1.0, help="OR temperature T")
     p.add_argument("--bias", type=float, action="append", default=None,
                    help="OR: per-model log-weight (one per model); AND: per-step bias (one value)")
+    p.add_argument("--weight", type=float, action="append", default=None, dest="weights",
+                   help="product: exponent c_i per model (repeat; default all 1): (1, 1) product of experts, "
+                        "(beta,) annealing, (1, -gamma) steer away from model 2")
+    p.add_argument("--no-resample", action="store_true",
+                   help="product: keep importance weights (log_w column) but never resample the batch")
     p.add_argument("--length", type=int, action="append", required=True, help="backbone length (repeatable)")
     p.add_argument("--num", type=int, required=True, help="designs per length")
     p.add_argument("--seed", type=int, default=0)
@@ -141,7 +146,9 @@ def _sample_backbones(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     request = SamplingRequest(
         models=tuple(args.model), method=args.method, index=args.index, temperature=args.temperature,
-        bias=tuple(args.bias) if args.bias else None, lengths=tuple(args.length), num=args.num, seed=args.seed,
+        bias=tuple(args.bias) if args.bias else None,
+        weights=tuple(args.weights) if args.weights else None, resample=not args.no_resample,
+        lengths=tuple(args.length), num=args.num, seed=args.seed,
         steps=args.steps, batch_size=args.batch_size, t_min=args.t_min, noise_scale=args.noise_scale,
     )
     frame = sample_backbones(request, args.out, device=args.device)

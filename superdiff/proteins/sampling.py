@@ -27,7 +27,7 @@ import superdiff
 from superdiff.io import write_json_atomic, write_parquet_atomic
 from superdiff.proteins.structure import write_ca_pdb
 
-METHODS = ("single", "average", "or", "and")
+METHODS = ("single", "average", "or", "and", "product")
 
 
 def design_seed(seed: int, length: int, index: int) -> int:
@@ -48,6 +48,8 @@ class SamplingRequest:
     index: int = 0
     temperature: float = 1.0
     bias: tuple[float, ...] | None = None
+    weights: tuple[float, ...] | None = None  # product: exponents c_i (default all 1)
+    resample: bool = True  # product: SMC resampling within each batch of designs
     lengths: tuple[int, ...] = (64,)
     num: int = 1
     seed: int = 0
@@ -86,6 +88,7 @@ class SamplingRequest:
         d.pop("batch_size")
         d["models"] = list(self.models)
         d["bias"] = None if self.bias is None else list(self.bias)
+        d["weights"] = None if self.weights is None else list(self.weights)
         return d
 
 
@@ -97,6 +100,8 @@ def make_operator(request: SamplingRequest) -> superdiff.Operator:
         return superdiff.Average()
     if request.method == "or":
         return superdiff.Or(request.temperature, list(request.bias) if request.bias else None)
+    if request.method == "product":
+        return superdiff.Product(list(request.weights) if request.weights else None, resample=request.resample)
     bias: float | list[float] = 0.0
     if request.bias:
         bias = request.bias[0] if len(request.bias) == 1 else list(request.bias)
@@ -113,6 +118,9 @@ def _final_weights(request: SamplingRequest, log_q: torch.Tensor) -> torch.Tenso
     if request.method == "or":
         bias = torch.tensor(request.bias if request.bias else [0.0] * m, dtype=torch.float64)
         return torch.softmax(request.temperature * log_q.cpu() + bias, dim=-1)
+    if request.method == "product":  # the target's score is Σ c_i s_i
+        c = torch.tensor(request.weights if request.weights else [1.0] * m, dtype=torch.float64)
+        return c.expand(b, m).clone()
     return torch.full((b, m), 1.0 / m, dtype=torch.float64)
 
 
@@ -153,7 +161,9 @@ def sample_length(models: Sequence, request: SamplingRequest, length: int, indic
     """Sample the designs ``indices`` of one length in one engine call.
 
     Returns a dict with ``ca`` (``[B, L, 3]`` numpy, Å), ``log_q`` (``[B, M]``), ``kappa_mean`` and ``kappa_final``
-    (``[B, M]``), ``seeds`` (``[B]``).
+    (``[B, M]``), ``seeds`` (``[B]``) and, for ``product``, ``log_w`` (``[B]``, final importance log weights).
+    With ``product`` and resampling the designs of one call form one SMC population, so a design depends on
+    the others in its batch (inherent to resampling; ``resample=False`` keeps designs independent).
     """
     schedule = schedule or superdiff.VPSchedule()
     seeds = [design_seed(request.seed, length, i) for i in indices]
@@ -167,8 +177,9 @@ def sample_length(models: Sequence, request: SamplingRequest, length: int, indic
         x = denoise(models, _final_weights(request, result.log_q), x, request.t_min, schedule)
     ca = (x - x.mean(dim=1, keepdim=True)).detach().cpu().double().numpy() * _coord_scale(models)
     kappa = result.kappa.cpu()
+    log_w = None if result.log_w is None else result.log_w.cpu().numpy()
     return {"ca": ca, "log_q": result.log_q.cpu().numpy(), "kappa_mean": kappa.mean(0).numpy(),
-            "kappa_final": kappa[-1].numpy(), "seeds": seeds}
+            "kappa_final": kappa[-1].numpy(), "seeds": seeds, "log_w": log_w}
 
 
 def sample_backbones(request: SamplingRequest, out: str | os.PathLike, device: str | torch.device = "cpu",
@@ -225,6 +236,8 @@ def sample_backbones(request: SamplingRequest, out: str | os.PathLike, device: s
                     row[f"log_q_{m}"] = float(res["log_q"][k, m])
                     row[f"kappa_mean_{m}"] = float(res["kappa_mean"][k, m])
                     row[f"kappa_final_{m}"] = float(res["kappa_final"][k, m])
+                if res["log_w"] is not None:
+                    row["log_w"] = float(res["log_w"][k])
                 rows.append(row)
             new = pd.DataFrame(rows)
             if len(frame):

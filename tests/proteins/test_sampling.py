@@ -104,3 +104,15 @@ def test_small_quality_bar(experts):
     # the strand gap of the bar holds on a few samples; the helix expert makes few helices (see the report)
     assert s.strand - h.strand >= 0.1
     assert h.helix >= s.helix
+
+
+def test_product_of_experts_records_importance_weights(experts, tmp_path):
+    request = SamplingRequest(models=SPECS, method="product", weights=(1.0, 1.0), seed=3, steps=12, lengths=(30,),
+                              num=3)
+    frame = sample_backbones(request, tmp_path, models=experts, progress=False)
+    assert "log_w" in frame.columns and np.isfinite(frame["log_w"]).all()
+    assert (frame["kappa_final_0"] == 1.0).all() and (frame["kappa_final_1"] == 1.0).all()  # κ = c
+    assert all((tmp_path / pdb).stat().st_size > 0 for pdb in frame["pdb"])
+    with pytest.raises(ValueError, match="Product weights has length 3"):
+        sample_length(experts, SamplingRequest(models=SPECS, method="product", weights=(1.0, 1.0, 1.0), steps=2),
+                      30, [0], torch.device("cpu"))
