@@ -48,12 +48,16 @@ class SeedRange(_Strict):
 class ProteinMethod(_Strict):
     """One way of combining the protein experts (a kappa rule of the engine)."""
 
-    operator: Literal["single", "average", "or", "and"] = Field(..., description="Kappa rule.")
+    operator: Literal["single", "average", "or", "and", "product"] = Field(..., description="Kappa rule.")
     index: int | None = Field(None, ge=0, description="Which expert (0-based) for operator 'single'.")
     temperature: float | None = Field(None, gt=0, description="OR temperature T.")
     bias: list[float] | None = Field(
         None, description="OR: per-expert log-weight bias (one per model); AND: one bias (or one per model)."
     )
+    weights: list[float] | None = Field(
+        None, description="product: exponent per expert, (1, 1) product of experts, (beta,) anneal, (1, -g) NOT."
+    )
+    resample: bool | None = Field(None, description="product: SMC resampling within each shard (default true).")
 
     @model_validator(mode="after")
     def _fields_fit_operator(self) -> ProteinMethod:
@@ -65,6 +69,10 @@ class ProteinMethod(_Strict):
             raise ValueError(f"'temperature' is only allowed with operator 'or', not '{self.operator}'")
         if self.bias is not None and self.operator not in ("or", "and"):
             raise ValueError(f"'bias' is only allowed with operators 'or' and 'and', not '{self.operator}'")
+        if (self.weights is not None or self.resample is not None) and self.operator != "product":
+            raise ValueError(
+                f"'weights' and 'resample' are only allowed with operator 'product', not '{self.operator}'"
+            )
         return self
 
 
@@ -145,7 +153,9 @@ class Proteins(_Strict):
                 raise ValueError(f"methods.{name}.bias has {len(m.bias)} values, expected one per model ({n})")
             if m.operator == "and" and m.bias is not None and len(m.bias) not in (1, n):
                 raise ValueError(f"methods.{name}.bias has {len(m.bias)} values, expected 1 or one per model ({n})")
-            if m.operator != "single" and n < 2:
+            if m.operator == "product" and m.weights is not None and len(m.weights) != n:
+                raise ValueError(f"methods.{name}.weights has {len(m.weights)} values, expected one per model ({n})")
+            if m.operator not in ("single", "product") and n < 2:
                 raise ValueError(f"methods.{name}: operator '{m.operator}' needs at least 2 models, got {n}")
         return self
 

@@ -64,7 +64,7 @@ class SamplingRequest:
             raise ValueError("models: give at least one --model")
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
-        if self.method != "single" and len(self.models) < 2:
+        if self.method not in ("single", "product") and len(self.models) < 2:
             raise ValueError(f"method {self.method!r} needs at least 2 models, got {len(self.models)}")
         if not 0 <= self.index < len(self.models):
             raise ValueError(f"index {self.index} is out of range for {len(self.models)} models")

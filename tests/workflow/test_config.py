@@ -47,7 +47,7 @@ def test_default_campaign_is_cpu_sized_with_refolding_off():
     assert c.device == "cpu"
     assert c.proteins.evaluation.refold.enabled is False
     assert "ESMFold" in c.proteins.evaluation.refold.reason_off
-    assert {m.operator for m in c.proteins.methods.values()} == {"single", "average", "or", "and"}
+    assert {m.operator for m in c.proteins.methods.values()} == {"single", "average", "or", "and", "product"}
     assert {m.operator for m in c.molecules.methods.values()} >= {"and", "average", "joint", "single"}
 
 
@@ -58,7 +58,7 @@ def test_bad_value_names_key_path_value_and_what_is_allowed():
     msg = _error(data)
     assert "proteins.methods.or.temperature: got -2.5; Input should be greater than 0" in msg
     assert "proteins.methods.and.operator: got \"xor\"" in msg
-    assert "'single', 'average', 'or' or 'and'" in msg
+    assert "'single', 'average', 'or', 'and' or 'product'" in msg
     assert "2 problems" in msg
 
 

@@ -96,7 +96,7 @@ def protein_length_args(wildcards=None):
 
 
 def protein_method_args(wildcards):
-    """sample-backbones arguments of one method: operator, index, temperature, bias."""
+    """sample-backbones arguments of one method: operator, index, temperature, bias, weights."""
     m = PROTEINS.methods[wildcards.method]
     args = ["--method", m.operator]
     if m.index is not None:
@@ -105,6 +105,10 @@ def protein_method_args(wildcards):
         args += ["--temperature", str(m.temperature)]
     for b in m.bias or []:
         args += ["--bias", str(b)]
+    for w in m.weights or []:
+        args += ["--weight", str(w)]
+    if m.resample is False:
+        args += ["--no-resample"]
     return shlex.join(args)
 
 
