@@ -163,9 +163,14 @@ class Proteins(_Strict):
 class MoleculeMethod(_Strict):
     """One composition of the property-conditioned scores ('joint' = one model conditioned on all labels)."""
 
-    operator: Literal["single", "average", "or", "and", "joint"] = Field(..., description="Composition rule.")
+    operator: Literal["single", "average", "or", "and", "joint", "product"] = Field(
+        ..., description="Composition rule."
+    )
     index: int | None = Field(None, ge=0, description="Which condition (0-based) for operator 'single'.")
     curvature_correction: bool = Field(True, description="AND: include the curvature (Laplacian) term.")
+    exponents: list[float] | None = Field(
+        None, description="product: exponent per condition (default all 1); exact guided product via SMC."
+    )
 
     @model_validator(mode="after")
     def _fields_fit_operator(self) -> MoleculeMethod:
@@ -173,6 +178,8 @@ class MoleculeMethod(_Strict):
             raise ValueError("operator 'single' needs 'index' (which condition, 0-based)")
         if self.operator != "single" and self.index is not None:
             raise ValueError(f"'index' is only allowed with operator 'single', not '{self.operator}'")
+        if self.exponents is not None and self.operator != "product":
+            raise ValueError(f"'exponents' is only allowed with operator 'product', not '{self.operator}'")
         return self
 
 
@@ -205,6 +212,9 @@ class Molecules(_Strict):
                 raise ValueError(f"methods.{name}.index = {m.index}, but there are only {n} conditions")
             if m.operator in ("average", "or", "and") and n < 2:
                 raise ValueError(f"methods.{name}: operator '{m.operator}' needs at least 2 conditions, got {n}")
+            if m.exponents is not None and len(m.exponents) != n:
+                raise ValueError(f"methods.{name}.exponents has {len(m.exponents)} values, expected one per "
+                                 f"condition ({n})")
         return self
 
 

@@ -46,7 +46,7 @@ def sample_settings(args) -> dict:
     return {"conditions": list(args.condition), "method": args.method, "index": args.index,
             "guidance": args.guidance, "num": args.num, "seed": args.seed, "steps": args.steps,
             "curvature_correction": not args.no_curvature_correction, "and_log_ratio": args.and_log_ratio,
-            "kappa_from": args.kappa_from,
+            "kappa_from": args.kappa_from, "exponents": args.exponent,
             "weights": str(args.weights) if args.weights else None}
 
 
@@ -67,7 +67,8 @@ def cmd_sample(args) -> int:
     frame, timing = sampler.sample(args.condition, args.method, index=args.index, guidance=args.guidance,
                                    num=args.num, seed=args.seed, steps=args.steps, batch_size=args.batch_size,
                                    curvature_correction=not args.no_curvature_correction,
-                                   and_log_ratio=args.and_log_ratio, kappa_from=args.kappa_from, progress=True)
+                                   and_log_ratio=args.and_log_ratio, kappa_from=args.kappa_from,
+                                   exponents=args.exponent, progress=True)
     write_parquet_atomic(target, frame)
     summary = {"validity": float(frame["valid"].mean()), **timing}
     if len(args.condition) >= 2:
@@ -175,6 +176,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="AND only: target final log q_1 - log q_2 in nats (0 = equal densities)")
     p.add_argument("--kappa-from", choices=("guided", "unguided"), default="guided",
                    help="solve κ for the guided step (default) or, as the reference code, for the unguided one")
+    p.add_argument("--exponent", type=float, action="append", default=None,
+                   help="product: exponent c_i per condition (repeat; default all 1); the guided target is "
+                        "q_u^(1 - w Σc) Π q_i^(w c_i), sampled exactly with SMC")
     p.add_argument("--weights", type=Path, default=None)
     p.add_argument("--device", default="cpu")
     p.add_argument("--force", action="store_true")

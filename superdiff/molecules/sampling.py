@@ -13,13 +13,13 @@ import torch
 
 import superdiff
 from superdiff.molecules import conditions
-from superdiff.molecules.guidance import GuidedResult, sample_guided
+from superdiff.molecules.guidance import GuidedResult, sample_guided, sample_guided_product
 from superdiff.molecules.latent_diffusion import ConditionalScore
 from superdiff.molecules.loading import load_autoencoder, load_diffusion
 from superdiff.molecules.predictors import PropertyPredictor
 from superdiff.molecules.weights import default_weights_dir
 
-METHODS = ("single", "average", "or", "and", "joint")
+METHODS = ("single", "average", "or", "and", "joint", "product")
 
 
 def design_seeds(seed: int, num: int) -> list[int]:
@@ -74,7 +74,7 @@ class MoleculeSampler:
 
     def latents(self, conds: Sequence[str], method: str, *, index: int = 0, guidance: float = 2.0, num: int = 100,
                 seed: int = 0, steps: int = 200, batch_size: int = 500, curvature_correction: bool = True,
-                and_log_ratio: float = 0.0, kappa_from: str = "guided",
+                and_log_ratio: float = 0.0, kappa_from: str = "guided", exponents: Sequence[float] | None = None,
                 progress: bool = False) -> tuple[GuidedResult, list[str], list[int]]:
         """Sample standardised latents; returns (result, names of the tracked conditional models, design seeds)."""
         conds = conditions.check_conditions(conds, self.net.config.labels)
@@ -82,6 +82,13 @@ class MoleculeSampler:
             raise ValueError("give at least one --condition")
         if num < 1:
             raise ValueError(f"--num must be >= 1, got {num}")
+        if method == "product":
+            seeds = design_seeds(seed, num)
+            result = sample_guided_product([ConditionalScore(self.net, (c,)) for c in conds],
+                                           ConditionalScore(self.net, ()), self.net.schedule(), guidance=guidance,
+                                           exponents=exponents, dim=self.net.config.latent_dim, seeds=seeds,
+                                           steps=steps, batch_size=batch_size, progress=progress, device=self.device)
+            return result, list(conds), seeds
         if method == "joint":
             models, names = [ConditionalScore(self.net, tuple(conds))], ["+".join(conds)]
         else:
@@ -114,6 +121,8 @@ class MoleculeSampler:
             frame[f"kappa_mean_{name}"] = result.kappa_mean[:, j].cpu().numpy()
         if result.and_residual is not None:
             frame["and_residual"] = result.and_residual.cpu().numpy()
+        if result.log_w is not None:
+            frame["log_w"] = result.log_w.cpu().numpy()
         timing = {"sample_seconds": t_sample, "decode_seconds": t_decode,
                   "score_seconds": time.time() - start - t_sample - t_decode}
         return frame, timing

@@ -50,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--temperature", type=float, default=1.0, help="OR temperature T")
     p.add_argument("--bias", type=float, action="append", default=None,
                    help="OR: per-model log-weight (one per model); AND: per-step bias (one value)")
-    p.add_argument("--weight", type=float, action="append", default=None, dest="weights",
+    p.add_argument("--exponent", type=float, action="append", default=None, dest="weights",
                    help="product: exponent c_i per model (repeat; default all 1): (1, 1) product of experts, "
                         "(beta,) annealing, (1, -gamma) steer away from model 2")
     p.add_argument("--no-resample", action="store_true",

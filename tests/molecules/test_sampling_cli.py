@@ -88,3 +88,15 @@ def test_and_log_ratio_bias_sets_final_log_ratio(sampler):
         sampler.latents(["gsk3b", "jak2", "druglike"], "and", num=2, seed=0, steps=5, and_log_ratio=1.0)
     with pytest.raises(ValueError, match="kappa_from"):
         sampler.latents(["gsk3b", "druglike"], "and", num=2, seed=0, steps=5, kappa_from="sideways")
+
+
+def test_guided_product_uses_the_engine_product_with_cfg_exponents(sampler):
+    frame, _ = sampler.sample(["gsk3b", "druglike"], "product", num=12, seed=1, steps=20, guidance=2.0,
+                              exponents=[1.0, 0.5])
+    assert np.isfinite(frame["log_w"]).all() and len(frame) == 12
+    assert (frame["kappa_mean_gsk3b"] == 1.0).all() and (frame["kappa_mean_druglike"] == 0.5).all()
+    again, _ = sampler.sample(["gsk3b", "druglike"], "product", num=12, seed=1, steps=20, guidance=2.0,
+                              exponents=[1.0, 0.5])
+    assert list(frame["smiles"]) == list(again["smiles"])  # resampling is seeded by the designs' seeds
+    with pytest.raises(ValueError, match="--exponent has 1 values"):
+        sampler.latents(["gsk3b", "druglike"], "product", num=2, steps=2, exponents=[1.0])

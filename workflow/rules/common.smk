@@ -106,7 +106,7 @@ def protein_method_args(wildcards):
     for b in m.bias or []:
         args += ["--bias", str(b)]
     for w in m.weights or []:
-        args += ["--weight", str(w)]
+        args += ["--exponent", str(w)]
     if m.resample is False:
         args += ["--no-resample"]
     return shlex.join(args)
@@ -234,6 +234,8 @@ def molecule_sample_args(wildcards):
         args += ["--index", str(m.index)]
     if m.operator == "and" and not m.curvature_correction:
         args += ["--no-curvature-correction"]
+    for e in m.exponents or []:
+        args += ["--exponent", str(e)]
     args += ["--guidance", str(MOLECULES.guidance), "--steps", str(MOLECULES.steps)]
     args += ["--device", CAMPAIGN.device]
     return shlex.join(args)
