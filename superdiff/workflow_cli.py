@@ -134,7 +134,7 @@ def cmd_trace_backbones(args) -> int:
         torch.set_num_threads(args.threads)
     frame = trace_backbones(args.model, args.method, length=args.length, num=args.num, seed=args.seed,
                             steps=args.steps, index=args.index, temperature=args.temperature, bias=args.bias,
-                            device=args.device)
+                            weights=args.weights, resample=not args.no_resample, device=args.device)
     frame.insert(0, "method", args.name or args.method)
     write_parquet_atomic(args.out, frame)
     print(f"traced {args.num} designs x {args.steps} steps -> {args.out}")
@@ -201,11 +201,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("trace-backbones", help="record kappa and log-density paths of a few designs (report)")
     p.add_argument("--model", action="append", required=True, help="model spec (repeatable)")
-    p.add_argument("--method", default="single", choices=("single", "average", "or", "and"))
+    p.add_argument("--method", default="single", choices=("single", "average", "or", "and", "product"))
     p.add_argument("--name", default=None, help="method name to record (default: the operator)")
     p.add_argument("--index", type=int, default=0)
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--bias", type=float, action="append", default=None)
+    p.add_argument("--exponent", type=float, action="append", default=None, dest="weights",
+                   help="product: exponent per model (repeatable)")
+    p.add_argument("--no-resample", action="store_true", help="product: no SMC resampling")
     p.add_argument("--length", type=int, required=True)
     p.add_argument("--num", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)

@@ -17,6 +17,7 @@ import torch
 
 def trace_backbones(models: Sequence[str], method: str, *, length: int, num: int, seed: int, steps: int,
                     index: int = 0, temperature: float = 1.0, bias: Sequence[float] | None = None,
+                    weights: Sequence[float] | None = None, resample: bool = True,
                     device: str | torch.device = "cpu") -> pd.DataFrame:
     """Record kappa and log densities along the reverse path.
 
@@ -29,8 +30,8 @@ def trace_backbones(models: Sequence[str], method: str, *, length: int, num: int
     from superdiff.proteins.sampling import SamplingRequest, design_seed, make_operator
 
     request = SamplingRequest(models=tuple(models), method=method, index=index, temperature=temperature,
-                              bias=tuple(bias) if bias else None, lengths=(length,), num=num, seed=seed,
-                              steps=steps)
+                              bias=tuple(bias) if bias else None, weights=tuple(weights) if weights else None,
+                              resample=resample, lengths=(length,), num=num, seed=seed, steps=steps)
     request.validate()
     device = torch.device(device)
     loaded = [load_model(spec, device) for spec in models]

@@ -81,7 +81,8 @@ def test_bad_config_is_refused_before_any_job(tmp_path):
     assert res.returncode != 0
     assert "invalid campaign config (3 problems)" in out
     assert "proteins.steps: got 1; Input should be greater than or equal to 2" in out
-    assert "proteins.methods.and.operator: got \"xor\"; Input should be 'single', 'average', 'or', 'and' or 'product'" in out
+    assert ("proteins.methods.and.operator: got \"xor\"; "
+            "Input should be 'single', 'average', 'or', 'and' or 'product'") in out
     assert "molecules.guidnace: unknown key; allowed keys here:" in out
     assert not (tmp_path / "results").exists()
     assert "Execute" not in out and "rule " not in out
