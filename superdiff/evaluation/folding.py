@@ -19,7 +19,6 @@ Example (ColabFold): ``colabfold_batch --num-recycle 3 {fasta} {out_dir}``.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shlex
@@ -32,6 +31,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from superdiff.io import write_text_atomic
+from superdiff.weights import sha256_file
 
 FOLDING_BACKENDS = ("esmfold", "external", "none")
 _NAME_OK = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -216,7 +216,7 @@ class EsmFolding:
             )
         model = EsmForProteinFolding.from_pretrained(str(folder), local_files_only=True)
         files = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
-        digest = _sha256(files[0].resolve()) if files else ""
+        digest = sha256_file(files[0].resolve()) if files else ""
         return cls(model, weights=str(folder), weights_sha256=digest, **kwargs)
 
     @classmethod
@@ -282,14 +282,6 @@ class EsmFolding:
         fields = {k: output[k] for k in keys}
         fields["plddt"] = fields["plddt"] * 100.0  # the model's pLDDT is 0–1
         return self.model.output_to_pdb(fields)[0]
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def make_folder(

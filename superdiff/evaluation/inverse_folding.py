@@ -12,7 +12,6 @@ trick), so the distribution is ProteinMPNN's; only the source of randomness diff
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.resources
 import warnings
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from superdiff.proteins.structure import Backbone
+from superdiff.weights import sha256_file
 
 ALPHABET = "ACDEFGHIKLMNPQRSTVWYX"  # ProteinMPNN's token order; X (index 20) is never sampled
 VARIANT_PACKAGES = {
@@ -79,14 +79,6 @@ def weights_file(variant: str = "ca", name: str = DEFAULT_WEIGHTS) -> Path:
     return path
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 @functools.lru_cache(maxsize=8)
 def load_mpnn(variant: str = "ca", name: str = DEFAULT_WEIGHTS, device: str = "cpu") -> MPNNModel:
     """Load (once per process, cached) a ProteinMPNN model in eval mode with no backbone noise."""
@@ -102,7 +94,7 @@ def load_mpnn(variant: str = "ca", name: str = DEFAULT_WEIGHTS, device: str = "c
     )
     module.load_state_dict(checkpoint["model_state_dict"])
     module.to(device).eval()
-    return MPNNModel(variant, name, str(path), _sha256(path), module, str(device))
+    return MPNNModel(variant, name, str(path), sha256_file(path), module, str(device))
 
 
 def resolve_variant(requested: str, backbone: Backbone) -> str:

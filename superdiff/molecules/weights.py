@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Any
 
 from superdiff.io import write_json_atomic
+from superdiff.weights import sha256_file
 
 ENV_VAR = "SUPERDIFF_MOLECULE_WEIGHTS"
 
@@ -17,14 +17,6 @@ def default_weights_dir() -> Path:
     """``$SUPERDIFF_MOLECULE_WEIGHTS`` or the repository's ``resources/weights/molecules``."""
     env = os.environ.get(ENV_VAR)
     return Path(env) if env else Path(__file__).resolve().parents[2] / "resources" / "weights" / "molecules"
-
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def manifest_path(folder: Path) -> Path:
