@@ -11,3 +11,19 @@ def test_demo_command_writes_statistics_and_a_plot(tmp_path):
     assert stats["expert 1"]["fraction_x1_positive"] > 0.85
     assert (tmp_path / "demo.png").stat().st_size > 10_000
     assert (tmp_path / "provenance.json").exists()
+
+
+def test_atomic_writes_leave_no_temporary_files_and_readable_modes(tmp_path):
+    import os
+
+    import pytest
+
+    from superdiff.io import atomic_path, write_text_atomic
+
+    write_text_atomic(tmp_path / "a.txt", "done")
+    assert (tmp_path / "a.txt").read_text() == "done"
+    assert os.stat(tmp_path / "a.txt").st_mode & 0o044  # group/other may read, as with a plain open()
+    with pytest.raises(RuntimeError), atomic_path(tmp_path / "b.txt") as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed mid-way")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]
