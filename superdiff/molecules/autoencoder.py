@@ -7,14 +7,15 @@ Weights are stored as safetensors plus a JSON config holding the vocabulary: loa
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import selfies as sf
 import torch
 from torch import Tensor, nn
+
+from superdiff.molecules.storage import load_module, save_module
 
 PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
 
@@ -146,24 +147,11 @@ class SelfiesVAE(nn.Module):
 
     # ---- storage ----
     def save(self, folder: Path, stem: str = "autoencoder") -> list[str]:
-        from safetensors.torch import save_file
-
-        from superdiff.io import atomic_path, write_json_atomic
-
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        with atomic_path(folder / f"{stem}.safetensors") as tmp:
-            save_file({k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}, str(tmp))
-        write_json_atomic(folder / f"{stem}.json", asdict(self.config))
-        return [f"{stem}.safetensors", f"{stem}.json"]
+        return save_module(self, self.config, folder, stem)
 
     @classmethod
     def load(cls, weights: Path, config: Path, device: str | torch.device = "cpu") -> SelfiesVAE:
-        from safetensors.torch import load_file
-
-        model = cls(AutoencoderConfig(**json.loads(Path(config).read_text())))
-        model.load_state_dict(load_file(str(weights)))
-        return model.to(device).eval()
+        return load_module(cls, AutoencoderConfig, weights, config, device)
 
 
 def build_vocab(token_lists: list[list[str]]) -> list[str]:

@@ -6,15 +6,15 @@
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
 from superdiff.molecules import conditions
+from superdiff.molecules.storage import load_module, save_module
 from superdiff.schedules import VPSchedule
 
 
@@ -85,23 +85,11 @@ class EpsilonNet(nn.Module):
         return x * std + mean
 
     def save(self, folder: Path, stem: str = "latent_diffusion") -> list[str]:
-        from safetensors.torch import save_file
-
-        from superdiff.io import atomic_path, write_json_atomic
-
-        folder = Path(folder)
-        with atomic_path(folder / f"{stem}.safetensors") as tmp:
-            save_file({k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}, str(tmp))
-        write_json_atomic(folder / f"{stem}.json", asdict(self.config))
-        return [f"{stem}.safetensors", f"{stem}.json"]
+        return save_module(self, self.config, folder, stem)
 
     @classmethod
     def load(cls, weights: Path, config: Path, device: str | torch.device = "cpu") -> EpsilonNet:
-        from safetensors.torch import load_file
-
-        net = cls(DiffusionConfig(**json.loads(Path(config).read_text())))
-        net.load_state_dict(load_file(str(weights)))
-        return net.to(device).eval()
+        return load_module(cls, DiffusionConfig, weights, config, device)
 
 
 class ConditionalScore:
