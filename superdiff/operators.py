@@ -94,6 +94,10 @@ class Operator(ABC):
     def combine(self, ctx: StepContext) -> Combination:
         """Weights and noise for one step."""
 
+    def initial_scale(self) -> float:
+        """Standard deviation of the N(0, s² I) the sampler draws starting points from (1: the shared prior)."""
+        return 1.0
+
     def initial_log_weights(self, log_q: Tensor, log_prior: Tensor) -> Tensor | None:
         """Importance log weights ``[B]`` of the starting points (Feynman–Kac operators), else None.
 
@@ -398,9 +402,14 @@ class Product(Operator):
         values = self.weights if self.weights is not None else [1.0] * num_models
         self._c = torch.tensor(values, dtype=torch.float64)
 
+    def initial_scale(self) -> float:
+        """Every model's prior is ~N(0, I), so the target at t = 1 is ~N(0, I / Σc): start there, or the initial
+        weights alone (variance ~d/4 nats² for a product of two) collapse the population in high dimension."""
+        total = float(self._c.sum())
+        return total**-0.5 if total > 0 else 1.0
+
     def initial_log_weights(self, log_q: Tensor, log_prior: Tensor) -> Tensor:
-        """``Σ c_i log q^i_1(x) − log p_init(x)``: the start is drawn from N(0, I), the target at t = 1 is
-        ``Π (q^i_1)^{c_i}`` (e.g. N(0, I/2) for a product of two models)."""
+        """``Σ c_i log q^i_1(x) − log p_init(x)`` for starting points drawn from ``p_init``."""
         return log_q @ self._c.to(log_q) - log_prior
 
     def combine(self, ctx: StepContext) -> Combination:

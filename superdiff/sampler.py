@@ -12,6 +12,7 @@ Each step (reverse time ``τ = 1 − t``, Euler–Maruyama):
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -217,8 +218,9 @@ def sample(
         return _concatenate(parts)
 
     noise = NoiseSource(batch, device, generator, seeds)
+    init_scale = operator.initial_scale() if x_init is None else 1.0
     if x_init is None:
-        x = space.project(noise.normal(tuple(shape), dtype))
+        x = init_scale * space.project(noise.normal(tuple(shape), dtype))
     else:
         x = space.project(x_init.to(device=device, dtype=dtype))
     sample_shape = tuple(x.shape[1:])
@@ -237,7 +239,8 @@ def sample(
     kappas, log_qs = [], [log_q.clone()] if record else []
     residual = torch.zeros(batch, dtype=torch.float64, device=device) if operator.min_models >= 2 else None
     has_residual = False
-    log_w = operator.initial_log_weights(log_q, space.log_standard_normal(x))
+    log_prior = space.log_standard_normal(x / init_scale) - dim * math.log(init_scale)
+    log_w = operator.initial_log_weights(log_q, log_prior)
     ess_path, ancestry = [], []
     resampler = _population_generator(seeds, generator) if operator.ess_threshold is not None else None
 

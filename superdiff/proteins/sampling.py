@@ -118,9 +118,11 @@ def _final_weights(request: SamplingRequest, log_q: torch.Tensor) -> torch.Tenso
     if request.method == "or":
         bias = torch.tensor(request.bias if request.bias else [0.0] * m, dtype=torch.float64)
         return torch.softmax(request.temperature * log_q.cpu() + bias, dim=-1)
-    if request.method == "product":  # the target's score is Σ c_i s_i
+    if request.method == "product":
+        # Tweedie needs the score of a diffused distribution; Π q_i^{c_i} is not one, and Σ c_i s_i would
+        # extrapolate x̂0 (2 x̂0 − x / α for a product of two). Average the experts' x̂0 with weights c / Σc.
         c = torch.tensor(request.weights if request.weights else [1.0] * m, dtype=torch.float64)
-        return c.expand(b, m).clone()
+        return (c / c.sum() if c.sum() > 0 else c).expand(b, m).clone()
     return torch.full((b, m), 1.0 / m, dtype=torch.float64)
 
 
