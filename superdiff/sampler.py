@@ -129,7 +129,10 @@ def _validate(models: Sequence, operator: Operator, steps: int, t_min: float, es
 def _population_generator(seeds: Sequence[int] | None, generator: torch.Generator | None) -> torch.Generator:
     """The generator for resampling decisions: derived from all the designs' seeds (or the shared generator)."""
     if seeds is None:
-        return generator if generator is not None and generator.device.type == "cpu" else torch.Generator()
+        if generator is None:
+            return torch.Generator()
+        seed = int(torch.randint(2**62, (1,), generator=generator, device=generator.device))
+        return torch.Generator().manual_seed(seed)  # reproducible from the shared generator, on any device
     digest = hashlib.sha256(",".join(str(int(s)) for s in seeds).encode()).digest()
     return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
 
