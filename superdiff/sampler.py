@@ -131,8 +131,8 @@ def _population_generator(seeds: Sequence[int] | None, generator: torch.Generato
     if seeds is None:
         if generator is None:
             return torch.Generator()
-        seed = int(torch.randint(2**62, (1,), generator=generator, device=generator.device))
-        return torch.Generator().manual_seed(seed)  # reproducible from the shared generator, on any device
+        # Seeded by (not drawn from) the shared generator: reproducible on any device, noise stream untouched.
+        return torch.Generator().manual_seed(generator.initial_seed())
     digest = hashlib.sha256(",".join(str(int(s)) for s in seeds).encode()).digest()
     return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
 
