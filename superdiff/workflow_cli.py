@@ -11,6 +11,8 @@ import json
 import sys
 from pathlib import Path
 
+from superdiff.operators import OPERATOR_NAMES
+
 
 def cmd_validate_config(args) -> int:
     from superdiff.config import CampaignError, read_campaign, resolved
@@ -201,7 +203,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("trace-backbones", help="record kappa and log-density paths of a few designs (report)")
     p.add_argument("--model", action="append", required=True, help="model spec (repeatable)")
-    p.add_argument("--method", default="single", choices=("single", "average", "or", "and", "product"))
+    p.add_argument("--method", default="single", choices=OPERATOR_NAMES)
     p.add_argument("--name", default=None, help="method name to record (default: the operator)")
     p.add_argument("--index", type=int, default=0)
     p.add_argument("--temperature", type=float, default=1.0)

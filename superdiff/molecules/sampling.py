@@ -44,16 +44,13 @@ def make_operator(method: str, num_conditions: int, index: int = 0, temperature:
     if method == "single":
         if not 0 <= index < num_conditions:
             raise ValueError(f"--index {index} is out of range for {num_conditions} condition(s)")
-        return superdiff.Single(index)
-    if method == "joint":
+    if method == "joint":  # one model conditioned on every label
         return superdiff.Single(0)
-    if method == "average":
-        return superdiff.Average()
-    if method == "or":
-        return superdiff.Or(temperature=temperature)
     if and_log_ratio and num_conditions != 2:
         raise ValueError(f"--and-log-ratio needs exactly two conditions, got {num_conditions}")
-    return superdiff.And(bias=float(and_log_ratio) / steps, curvature_correction=curvature_correction)
+    return superdiff.make_operator(method, index=index, temperature=temperature,
+                                   bias=float(and_log_ratio) / steps if method == "and" else None,
+                                   curvature_correction=curvature_correction)
 
 
 @dataclass

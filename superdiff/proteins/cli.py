@@ -12,6 +12,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from superdiff.operators import OPERATOR_NAMES
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("build-reference-set", help="gather real chains from package test data into one npz")
@@ -45,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("sample-backbones", help="sample Cα backbones from one or a composition of models")
     p.add_argument("--model", action="append", required=True, help="model spec, e.g. builtin:helix (repeatable)")
-    p.add_argument("--method", default="single", choices=("single", "average", "or", "and", "product"))
+    p.add_argument("--method", default="single", choices=OPERATOR_NAMES)
     p.add_argument("--index", type=int, default=0, help="model index for --method single")
     p.add_argument("--temperature", type=float, default=1.0, help="OR temperature T")
     p.add_argument("--bias", type=float, action="append", default=None,

@@ -25,9 +25,10 @@ from tqdm import tqdm
 
 import superdiff
 from superdiff.io import write_json_atomic, write_parquet_atomic
+from superdiff.operators import or_weights
 from superdiff.proteins.structure import write_ca_pdb
 
-METHODS = ("single", "average", "or", "and", "product")
+METHODS = superdiff.OPERATOR_NAMES
 
 
 def design_seed(seed: int, length: int, index: int) -> int:
@@ -93,19 +94,13 @@ class SamplingRequest:
 
 
 def make_operator(request: SamplingRequest) -> superdiff.Operator:
-    """The engine operator for ``request.method``."""
-    if request.method == "single":
-        return superdiff.Single(request.index)
-    if request.method == "average":
-        return superdiff.Average()
-    if request.method == "or":
-        return superdiff.Or(request.temperature, list(request.bias) if request.bias else None)
-    if request.method == "product":
-        return superdiff.Product(list(request.weights) if request.weights else None, resample=request.resample)
-    bias: float | list[float] = 0.0
-    if request.bias:
-        bias = request.bias[0] if len(request.bias) == 1 else list(request.bias)
-    return superdiff.And(bias=bias)
+    """The engine operator for ``request.method`` (one AND bias value is the per-step log-ratio bias)."""
+    bias = list(request.bias) if request.bias else None
+    if request.method == "and" and bias is not None and len(bias) == 1:
+        bias = bias[0]
+    weights = list(request.weights) if request.method == "product" and request.weights else None
+    return superdiff.make_operator(request.method, index=request.index, temperature=request.temperature, bias=bias,
+                                   weights=weights, resample=request.resample)
 
 
 def _final_weights(request: SamplingRequest, log_q: torch.Tensor) -> torch.Tensor:
@@ -117,7 +112,7 @@ def _final_weights(request: SamplingRequest, log_q: torch.Tensor) -> torch.Tenso
         return w
     if request.method == "or":
         bias = torch.tensor(request.bias if request.bias else [0.0] * m, dtype=torch.float64)
-        return torch.softmax(request.temperature * log_q.cpu() + bias, dim=-1)
+        return or_weights(log_q.cpu(), request.temperature, bias)
     if request.method == "product":
         # Tweedie needs the score of a diffused distribution; Π q_i^{c_i} is not one, and Σ c_i s_i would
         # extrapolate x̂0 (2 x̂0 − x / α for a product of two). Average the experts' x̂0 with weights c / Σc.
