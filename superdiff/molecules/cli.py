@@ -37,7 +37,11 @@ def cmd_train_diffusion(args) -> int:
     from superdiff.molecules.train_diffusion import train_diffusion
 
     print(json.dumps(train_diffusion(args.out, n_moses=args.n_moses, steps=args.steps, seed=args.seed,
-                                     all_moleculeace=args.all_moleculeace, device=args.device),
+                                     all_moleculeace=args.all_moleculeace, augment=args.augment,
+                                     augment_sigma=args.augment_sigma, rare_copies=args.rare_copies,
+                                     label_source=args.label_source,
+                                     positive_share=args.positive_share, hidden=args.hidden, blocks=args.blocks,
+                                     device=args.device),
                      indent=2, default=str))
     return 0
 
@@ -138,7 +142,7 @@ def cmd_metrics(args) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the molecule subcommands."""
     from superdiff.molecules.conditions import LABELS
-    from superdiff.molecules.sampling import METHODS
+    from superdiff.molecules.sampling import DEFAULT_AND_LOG_RATIO, METHODS
 
     p = sub.add_parser("train-predictors", help="train the GSK3β / JAK2 activity forests (MoleculeACE + MOSES)")
     p.add_argument("--out", type=Path, default=None, help="weights folder (default resources/weights/molecules)")
@@ -159,6 +163,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         if name == "train-molecule-diffusion":
             p.add_argument("--all-moleculeace", action="store_true",
                            help="add every MoleculeACE molecule (30 ChEMBL targets) to the training corpus")
+            p.add_argument("--augment", type=int, default=0,
+                           help="jittered copies of every corpus latent, each labelled by its decoded molecule")
+            p.add_argument("--augment-sigma", type=float, default=0.1,
+                           help="std of the jitter in standardised latent units")
+            p.add_argument("--rare-copies", type=int, default=0,
+                           help="extra jittered copies of every latent that decodes to a GSK3β/JAK2 positive")
+            p.add_argument("--label-source", choices=("decoded", "input"), default="decoded",
+                           help="label a latent by the molecule it decodes to (default) or by the encoded one")
+            p.add_argument("--positive-share", type=float, default=0.15,
+                           help="oversample each rare activity label's positives to about this batch share")
+            p.add_argument("--hidden", type=int, default=256, help="width of the ε-network")
+            p.add_argument("--blocks", type=int, default=3, help="residual blocks of the ε-network")
         p.set_defaults(func=func)
 
     p = sub.add_parser("sample-molecules", help="sample molecules under composed property conditions")
@@ -172,7 +188,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--batch-size", type=int, default=500)
     p.add_argument("--no-curvature-correction", action="store_true", help="AND without the curvature term")
-    p.add_argument("--and-log-ratio", type=float, default=0.0,
+    p.add_argument("--and-log-ratio", type=float, default=DEFAULT_AND_LOG_RATIO,
                    help="AND only: target final log q_1 - log q_2 in nats (0 = equal densities)")
     p.add_argument("--kappa-from", choices=("guided", "unguided"), default="guided",
                    help="solve κ for the guided step (default) or, as the reference code, for the unguided one")

@@ -20,6 +20,8 @@ from superdiff.molecules.predictors import PropertyPredictor
 from superdiff.molecules.weights import default_weights_dir
 
 METHODS = ("single", "average", "or", "and", "joint", "product")
+#: AND's default target final ``log q_1 − log q_2`` (nats); see :func:`make_operator`.
+DEFAULT_AND_LOG_RATIO = 0.0
 
 
 def design_seeds(seed: int, num: int) -> list[int]:

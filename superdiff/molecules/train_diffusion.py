@@ -1,8 +1,12 @@
 """Training entry point of the label-conditioned latent diffusion model (``superdiff train-molecule-diffusion``).
 
 Data: the autoencoder's corpus (MOSES subset + GSK3β/JAK2 measured molecules), encoded to posterior means and
-standardised; labels from the project's predictors (probability >= 0.5) and QED >= 0.6. Positives of the rare
-activity labels are oversampled so each makes up about ``positive_share`` of a batch.
+standardised, plus ``augment`` jittered copies of every latent (Gaussian, ``augment_sigma`` in standardised units).
+Each latent is labelled by the molecule it DECODES to (the project's predictors at probability >= 0.5, QED >= 0.6):
+the properties are measured after decoding, and this autoencoder is lossy (the encoded molecule's QED correlates
+only ~0.4 with its decoded molecule's), so labels of the encoder's input would describe a different molecule
+from the one a sample in that region becomes. Positives of the rare activity labels are oversampled so each makes
+up about ``positive_share`` of a batch.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from superdiff.schedules import VPSchedule
 def label_matrix(smiles: list[str], predictor: PropertyPredictor, labels: list[str]) -> np.ndarray:
     """Binary labels ``[N, K]`` (int64) for canonical SMILES."""
     mols = mols_from_smiles(smiles)
-    probs = predictor.activity(mols)
+    probs = predictor.activity(mols)  # NaN (-> negative) where a decoded string is not a molecule
     qed = qed_many(mols)
     cols = []
     for name in labels:
@@ -39,22 +43,73 @@ def label_matrix(smiles: list[str], predictor: PropertyPredictor, labels: list[s
     return np.stack(cols, axis=1).astype(np.int64)
 
 
-def sampling_weights(y: np.ndarray, labels: list[str], positive_share: float) -> np.ndarray:
-    """Per-example sampling probabilities that lift each activity label's positives to ~``positive_share``."""
-    w = np.ones(len(y))
+def decoded_labels(ae, x: torch.Tensor, latent_mean: torch.Tensor, latent_std: torch.Tensor,
+                   predictor: PropertyPredictor, labels: list[str], chunk: int = 4096,
+                   progress: bool = True) -> tuple[np.ndarray, list[str]]:
+    """Labels ``[N, K]`` of the molecules that standardised latents ``x [N, D]`` decode to, and those SMILES."""
+    smiles: list[str] = []
+    for start in tqdm(range(0, len(x), chunk), desc="decode + label", disable=not progress):
+        z = x[start:start + chunk] * latent_std + latent_mean
+        smiles += ae.decode_smiles(z.to(next(ae.parameters()).device))
+    return label_matrix(smiles, predictor, labels), smiles
+
+
+def oversampling_factors(y: np.ndarray, labels: list[str], positive_share: float,
+                         base: np.ndarray | None = None) -> np.ndarray:
+    """Per-example, per-label factors ``[N, K]`` that lift each rare activity label's positives to about
+    ``positive_share`` of the stream (1 for negatives, for ``druglike`` and for labels already that common).
+    ``base`` are the examples' weights before oversampling (default uniform)."""
+    base = np.ones(len(y)) if base is None else base
+    factors = np.ones(y.shape, dtype=np.float64)
     for k, name in enumerate(labels):
         if name == "druglike":
             continue
-        frac = y[:, k].mean()
+        frac = float((base * y[:, k]).sum() / base.sum())
         if 0 < frac < positive_share:
-            w = w * np.where(y[:, k] == 1, positive_share * (1 - frac) / (frac * (1 - positive_share)), 1.0)
+            factors[y[:, k] == 1, k] = positive_share * (1 - frac) / (frac * (1 - positive_share))
+    return factors
+
+
+def sampling_weights(y: np.ndarray, labels: list[str], positive_share: float,
+                     base: np.ndarray | None = None) -> np.ndarray:
+    """Per-example sampling probabilities ``[N]``: ``base`` times every label's oversampling factor."""
+    base = np.ones(len(y)) if base is None else base
+    w = base * oversampling_factors(y, labels, positive_share, base).prod(axis=1)
     return w / w.sum()
+
+
+def loss_weights(factors: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Importance weights ``[B]`` undoing the oversampling of every label the condition leaves unspecified.
+
+    A training example whose condition does not specify label k stands for the distribution marginalised over
+    k, in which k's positives have their natural frequency; weighting it by ``1 / factor_k`` keeps the
+    unconditional and the other-label models unbiased while the specified-label models see many positives.
+    ``factors [B, K]`` from :func:`oversampling_factors`, ``mask [B, K]`` 1 where the label is specified.
+    """
+    return np.where(mask > 0, 1.0, 1.0 / factors).prod(axis=1)
 
 
 def train_diffusion(out_dir: Path | None = None, n_moses: int = 60_000, steps: int = 10_000, batch_size: int = 256,
                     lr: float = 1e-3, drop_label: float = 0.3, drop_all: float = 0.15, positive_share: float = 0.15,
-                    all_moleculeace: bool = False, seed: int = 0, device: str = "cpu", progress: bool = True) -> dict:
-    """Train the ε-network and record it in the manifest."""
+                    all_moleculeace: bool = False, augment: int = 0, augment_sigma: float = 0.1,
+                    rare_copies: int = 0, label_source: str = "decoded", hidden: int = 256, blocks: int = 3,
+                    seed: int = 0,
+                    device: str = "cpu", progress: bool = True) -> dict:
+    """Train the ε-network and record it in the manifest.
+
+    ``label_source``: "decoded" labels each latent by its decoded molecule (default), "input" by the encoded one
+    (only for the corpus latents; ``augment`` then must be 0). ``augment`` jittered copies of every corpus
+    latent; then ``rare_copies`` more jittered copies of every latent whose decoded molecule is a rare activity
+    positive (more distinct positives to learn from). Every corpus molecule keeps the same total weight in the
+    stream (its latents share it), so the copies add samples, not mass, to the data distribution.
+    """
+    if label_source not in ("decoded", "input"):
+        raise ValueError(f"label_source must be 'decoded' or 'input', got {label_source!r}")
+    for name, value in (("augment", augment), ("rare_copies", rare_copies)):
+        if value < 0 or (value and label_source != "decoded"):
+            raise ValueError(f"{name} must be >= 0 and needs label_source='decoded', got {value} / {label_source!r}")
+    if not augment_sigma > 0:
+        raise ValueError(f"augment_sigma must be > 0 (standardised latent units), got {augment_sigma}")
     out_dir = Path(out_dir or default_weights_dir())
     ae = load_autoencoder(out_dir, device=device)
     predictor = PropertyPredictor(out_dir)
@@ -62,17 +117,39 @@ def train_diffusion(out_dir: Path | None = None, n_moses: int = 60_000, steps: i
     smiles = sorted(set(smiles))
     z, keep = ae.encode_smiles(smiles)
     smiles = [smiles[i] for i in keep]
-    config = DiffusionConfig(latent_dim=ae.config.latent_dim)
-    y = label_matrix(smiles, predictor, config.labels)
+    config = DiffusionConfig(latent_dim=ae.config.latent_dim, hidden=hidden, blocks=blocks)
     config.latent_mean = z.mean(0).tolist()
     config.latent_std = z.std(0).clamp_min(1e-3).tolist()
     torch.manual_seed(seed)  # parameter initialisation only
     net = EpsilonNet(config).to(device)
-    x0_all = net.standardise(z).float()
-    schedule = VPSchedule(config.beta_min, config.beta_max)
+    x0_all = net.standardise(z).float().cpu()
     rng = np.random.default_rng(seed)
     gen = torch.Generator(device=device).manual_seed(seed)
-    probs = sampling_weights(y, config.labels, positive_share)
+    source = np.arange(len(x0_all))  # the corpus molecule each training latent stands for
+    jitter = torch.Generator().manual_seed(seed + 1)
+    if augment:
+        copies = [x0_all + augment_sigma * torch.randn(x0_all.shape, generator=jitter) for _ in range(augment)]
+        x0_all, source = torch.cat([x0_all, *copies]), np.tile(source, augment + 1)
+    if label_source == "decoded":
+        mean, std = torch.tensor(config.latent_mean), torch.tensor(config.latent_std)
+        y, decoded = decoded_labels(ae, x0_all, mean, std, predictor, config.labels, progress=progress)
+        rare = [k for k, name in enumerate(config.labels) if name != "druglike"]
+        pos = np.flatnonzero(y[:, rare].any(axis=1))
+        if rare_copies and len(pos):
+            centre = x0_all[torch.from_numpy(np.repeat(pos, rare_copies))]
+            extra = centre + augment_sigma * torch.randn(centre.shape, generator=jitter)
+            y_extra, dec_extra = decoded_labels(ae, extra, mean, std, predictor, config.labels, progress=progress)
+            x0_all, y = torch.cat([x0_all, extra]), np.concatenate([y, y_extra])
+            source, decoded = np.concatenate([source, np.repeat(source[pos], rare_copies)]), decoded + dec_extra
+        decoded_distinct = len(set(decoded))
+        distinct_positives = {name: len({decoded[i] for i in np.flatnonzero(y[:, k])})
+                              for k, name in enumerate(config.labels)}
+    else:
+        y, decoded_distinct, distinct_positives = label_matrix(smiles, predictor, config.labels), None, None
+    base = 1.0 / np.bincount(source)[source]  # every corpus molecule weighs 1 in total
+    schedule = VPSchedule(config.beta_min, config.beta_max)
+    factors = oversampling_factors(y, config.labels, positive_share, base)
+    probs = sampling_weights(y, config.labels, positive_share, base)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
     start, losses = time.time(), []
@@ -80,12 +157,15 @@ def train_diffusion(out_dir: Path | None = None, n_moses: int = 60_000, steps: i
     for step in bar:
         idx = rng.choice(len(y), size=batch_size, p=probs)
         x0 = x0_all[idx].to(device)
-        cond = torch.from_numpy(conditions.training_conditions(y[idx], drop_label, drop_all, rng)).to(device)
+        cond_np = conditions.training_conditions(y[idx], drop_label, drop_all, rng)
+        weight = torch.from_numpy(loss_weights(factors[idx], cond_np[:, 0::2])).float().to(device)
+        cond = torch.from_numpy(cond_np).to(device)
         t = torch.rand(batch_size, generator=gen, device=device) * (1 - 1e-3) + 1e-3
         eps = torch.randn(x0.shape, generator=gen, device=device)
         alpha = schedule.alpha(t.double()).float()[:, None]
         sigma = schedule.sigma(t.double()).float()[:, None]
-        loss = (net(alpha * x0 + sigma * eps, t, cond) - eps).pow(2).mean()
+        per_example = (net(alpha * x0 + sigma * eps, t, cond) - eps).pow(2).mean(-1)
+        loss = (weight * per_example).sum() / weight.sum()
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -95,14 +175,23 @@ def train_diffusion(out_dir: Path | None = None, n_moses: int = 60_000, steps: i
             bar.set_postfix(loss=f"{np.mean(losses[-200:]):.4f}")
     net.eval()
     files = net.save(out_dir)
-    metrics = {**corpus, "n_train": len(y), "label_counts": dict(zip(config.labels, y.sum(0).tolist(), strict=True)),
-               "joint_gsk3b_druglike": int((y[:, 0] & y[:, 2]).sum()), "final_loss": float(np.mean(losses[-500:])),
-               "train_seconds": time.time() - start}
+    k_gsk, k_drug = config.labels.index("gsk3b"), config.labels.index("druglike")
+    metrics = {**corpus, "n_corpus": len(smiles), "n_train": len(y), "decoded_distinct": decoded_distinct,
+               "distinct_decoded_positives": distinct_positives,
+               "stream_label_frequency": dict(zip(config.labels, (probs @ y).tolist(), strict=True)),
+               "label_counts": dict(zip(config.labels, y.sum(0).tolist(), strict=True)),
+               "joint_gsk3b_druglike": int((y[:, k_gsk] & y[:, k_drug]).sum()),
+               "final_loss": float(np.mean(losses[-500:])), "train_seconds": time.time() - start}
     settings = {"n_moses": n_moses, "steps": steps, "batch_size": batch_size, "lr": lr, "drop_label": drop_label,
                 "drop_all": drop_all, "positive_share": positive_share, "all_moleculeace": all_moleculeace,
+                "augment": augment, "augment_sigma": augment_sigma, "rare_copies": rare_copies,
+                "label_source": label_source, "loss": "importance-weighted for unspecified oversampled labels",
                 "seed": seed, "hidden": config.hidden,
                 "blocks": config.blocks, "labels": config.labels, "schedule": repr(schedule)}
-    record_artefact(out_dir, "latent_diffusion", files, settings,
-                    f"superdiff train-molecule-diffusion --steps {steps} --n-moses {n_moses} --seed {seed}"
-                    + (" --all-moleculeace" if all_moleculeace else ""), metrics)
+    command = (f"superdiff train-molecule-diffusion --steps {steps} --n-moses {n_moses} --seed {seed}"
+               + (" --all-moleculeace" if all_moleculeace else "")
+               + f" --augment {augment} --augment-sigma {augment_sigma} --rare-copies {rare_copies}"
+               + f" --label-source {label_source} --positive-share {positive_share}"
+               + f" --hidden {hidden} --blocks {blocks}")
+    record_artefact(out_dir, "latent_diffusion", files, settings, command, metrics)
     return metrics
