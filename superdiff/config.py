@@ -33,11 +33,12 @@ class _Strict(BaseModel):
 
 
 class SeedRange(_Strict):
-    """Designs are numbered by seed: design ``i`` uses seed ``start + i``, whichever shard it runs in."""
+    """Designs are numbered ``start .. start + count - 1``; a design's seed follows from its number and the campaign
+    seed, whichever shard it runs in (so shard_size may change without changing any design)."""
 
-    start: int = Field(0, ge=0, description="First seed.")
-    count: int = Field(..., ge=1, description="Number of seeds (designs) per method and length.")
-    shard_size: int = Field(..., ge=1, description="Seeds per job; a shard is one parquet file.")
+    start: int = Field(0, ge=0, description="First design number.")
+    count: int = Field(..., ge=1, description="Number of designs per method (and length).")
+    shard_size: int = Field(..., ge=1, description="Designs per job; a shard is one parquet file.")
 
     def shards(self) -> list[tuple[int, int]]:
         """Half-open seed ranges ``[(first, stop), ...]`` covering ``start .. start+count``."""
@@ -229,6 +230,10 @@ class Campaign(_Strict):
     campaign: Annotated[str, Field(pattern=NAME_PATTERN, description="Results go to results/<campaign>/.")]
     description: str = ""
     device: str = Field("cpu", description="torch device for sampling and evaluation: 'cpu', 'cuda', 'cuda:1'.")
+    seed: int = Field(
+        0, ge=0,
+        description="Base seed; a design's own seed follows from it and the design's number, whatever its shard.",
+    )
     proteins: Proteins | None = None
     molecules: Molecules | None = None
     report: Report = Report()

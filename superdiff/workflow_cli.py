@@ -135,8 +135,9 @@ def cmd_trace_backbones(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     frame = trace_backbones(args.model, args.method, length=args.length, num=args.num, seed=args.seed,
-                            steps=args.steps, index=args.index, temperature=args.temperature, bias=args.bias,
-                            weights=args.weights, resample=not args.no_resample, device=args.device)
+                            first_index=args.first_index, steps=args.steps, index=args.index,
+                            temperature=args.temperature, bias=args.bias, weights=args.weights,
+                            resample=not args.no_resample, device=args.device)
     frame.insert(0, "method", args.name or args.method)
     write_parquet_atomic(args.out, frame)
     print(f"traced {args.num} designs x {args.steps} steps -> {args.out}")
@@ -213,6 +214,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-resample", action="store_true", help="product: no SMC resampling")
     p.add_argument("--length", type=int, required=True)
     p.add_argument("--num", type=int, default=2)
+    p.add_argument("--first-index", type=int, default=0, help="trace designs first-index .. first-index + num - 1")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--device", default="cpu")

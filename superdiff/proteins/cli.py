@@ -37,6 +37,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-crop", type=int, default=50)
     p.add_argument("--max-crop", type=int, default=128)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--helix-margin", type=float, default=0.15,
+                   help="helix subset: chains whose P-SEA helix minus strand fraction exceeds this")
+    p.add_argument("--strand-margin", type=float, default=0.05,
+                   help="strand subset: chains whose P-SEA strand minus helix fraction exceeds this")
     p.add_argument("--target-bins", type=int, default=0,
                    help="distance bins of the local-geometry head (0: plain regression)")
     p.add_argument("--device", default="cpu")
@@ -59,6 +63,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="product: keep importance weights (log_w column) but never resample the batch")
     p.add_argument("--length", type=int, action="append", required=True, help="backbone length (repeatable)")
     p.add_argument("--num", type=int, required=True, help="designs per length")
+    p.add_argument("--first-index", type=int, default=0,
+                   help="number the designs from this index (a shard of a larger run); seeds follow the index")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--t-min", type=float, default=5e-3, help="last forward time of the reverse SDE")
@@ -107,7 +113,8 @@ def _train_backbone(args: argparse.Namespace) -> int:
 
     model_cfg = CAModelConfig(target_bins=args.target_bins).to_dict()
     cfg = TrainConfig(subset=args.subset, steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                      max_minutes=args.max_minutes, min_crop=args.min_crop, max_crop=args.max_crop, model=model_cfg)
+                      max_minutes=args.max_minutes, min_crop=args.min_crop, max_crop=args.max_crop,
+                      helix_margin=args.helix_margin, strand_margin=args.strand_margin, model=model_cfg)
     chains = select_subset(load_training_chains(args.data, min_length=args.min_crop), cfg)
     print(f"training on {len(chains)} chains ({sum(len(c.ca) for c in chains)} residues), subset {args.subset}",
           flush=True)
@@ -150,7 +157,7 @@ def _sample_backbones(args: argparse.Namespace) -> int:
         models=tuple(args.model), method=args.method, index=args.index, temperature=args.temperature,
         bias=tuple(args.bias) if args.bias else None,
         weights=tuple(args.weights) if args.weights else None, resample=not args.no_resample,
-        lengths=tuple(args.length), num=args.num, seed=args.seed,
+        lengths=tuple(args.length), num=args.num, first_index=args.first_index, seed=args.seed,
         steps=args.steps, batch_size=args.batch_size, t_min=args.t_min, noise_scale=args.noise_scale,
     )
     frame = sample_backbones(request, args.out, device=args.device)

@@ -53,6 +53,7 @@ class SamplingRequest:
     resample: bool = True  # product: SMC resampling within each batch of designs
     lengths: tuple[int, ...] = (64,)
     num: int = 1
+    first_index: int = 0  # designs are numbered first_index .. first_index + num - 1 (global across shards)
     seed: int = 0
     steps: int = 300
     t_min: float = 5e-3
@@ -71,6 +72,8 @@ class SamplingRequest:
             raise ValueError(f"index {self.index} is out of range for {len(self.models)} models")
         if self.num < 1:
             raise ValueError(f"num must be >= 1, got {self.num}")
+        if self.first_index < 0:
+            raise ValueError(f"first_index must be >= 0, got {self.first_index}")
         if self.steps < 1:
             raise ValueError(f"steps must be >= 1, got {self.steps}")
         if not 0.0 <= self.noise_scale <= 1.0:
@@ -82,10 +85,11 @@ class SamplingRequest:
                 raise ValueError(f"length must be >= 4 residues, got {length}")
 
     def settings(self) -> dict:
-        """The settings a resumed run must share (lengths and num may grow)."""
+        """The settings a resumed run must share (lengths, num and the index range may change)."""
         d = asdict(self)
         d.pop("lengths")
         d.pop("num")
+        d.pop("first_index")
         d.pop("batch_size")
         d["models"] = list(self.models)
         d["bias"] = None if self.bias is None else list(self.bias)
@@ -181,7 +185,9 @@ def sample_length(models: Sequence, request: SamplingRequest, length: int, indic
 
 def sample_backbones(request: SamplingRequest, out: str | os.PathLike, device: str | torch.device = "cpu",
                      models: Sequence | None = None, progress: bool = True) -> pd.DataFrame:
-    """Sample ``request.num`` designs per length into ``out`` (PDBs, ``designs.parquet``, ``provenance.json``).
+    """Sample designs ``first_index .. first_index + num - 1`` of each length into ``out`` (PDBs,
+    ``designs.parquet``, ``provenance.json``). A design's id and seed depend only on (seed, length, index), so
+    splitting a range into shards of any size gives the same designs.
 
     Resumable: designs whose PDB exists and whose row is in ``designs.parquet`` are skipped; every batch's PDBs
     and the updated table are written atomically before the next batch starts. ``models`` (already loaded)
@@ -210,12 +216,14 @@ def sample_backbones(request: SamplingRequest, out: str | os.PathLike, device: s
             raise ValueError(f"{out} holds designs made with different settings {previous}; "
                              f"use a new --out for {request.settings()}")
     write_json_atomic(prov_path, provenance({"request": request.settings(), "lengths": list(request.lengths),
-                                             "num": request.num, "device": str(device)}))
+                                             "num": request.num, "first_index": request.first_index,
+                                             "device": str(device)}))
     table_path = out / "designs.parquet"
     frame = pd.read_parquet(table_path) if table_path.exists() else pd.DataFrame()
     done = set(frame["design_id"]) if len(frame) else set()
 
-    todo = [(length, i) for length in request.lengths for i in range(request.num)
+    indices = range(request.first_index, request.first_index + request.num)
+    todo = [(length, i) for length in request.lengths for i in indices
             if not (design_id(length, i) in done and (out / f"{design_id(length, i)}.pdb").exists())]
     bar = tqdm(total=len(todo), desc=f"sample-backbones ({request.method})", disable=not progress)
     for length in request.lengths:

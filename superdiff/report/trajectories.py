@@ -1,9 +1,9 @@
 """Kappa and log-density trajectories of a few designs per method, for the report.
 
 The sharded sampling jobs keep only per-design summaries (final and mean kappa, final log densities). This
-re-runs the first ``num`` designs of one length with ``record=True`` and the same per-design seeds as
-``superdiff sample-backbones --seed S`` (so the traced designs are exactly the first designs of the shard starting
-at seed ``S``), and returns the paths as a long table.
+re-runs designs ``first_index .. first_index + num - 1`` of one length with ``record=True`` and the same
+per-design seeds as ``superdiff sample-backbones --seed S --first-index F`` (so the traced designs are exactly those
+designs, whichever shard sampled them), and returns the paths as a long table.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ import torch
 
 
 def trace_backbones(models: Sequence[str], method: str, *, length: int, num: int, seed: int, steps: int,
-                    index: int = 0, temperature: float = 1.0, bias: Sequence[float] | None = None,
+                    first_index: int = 0, index: int = 0, temperature: float = 1.0, bias: Sequence[float] | None = None,
                     weights: Sequence[float] | None = None, resample: bool = True,
                     device: str | torch.device = "cpu") -> pd.DataFrame:
     """Record kappa and log densities along the reverse path.
 
-    Returns one row per (design, step, model): ``design`` (0..num-1), ``seed`` (the per-design seed), ``step``
+    Returns one row per (design, step, model): ``design`` (the design index), ``seed`` (the per-design seed), ``step``
     (0 = t = 1), ``t`` (forward time), ``model`` (index), ``kappa`` (weight of that model in the step leaving
     ``t``; NaN at the last time) and ``log_q`` (nats, that model's estimated log density of the current state).
     """
@@ -35,7 +35,8 @@ def trace_backbones(models: Sequence[str], method: str, *, length: int, num: int
     request.validate()
     device = torch.device(device)
     loaded = [load_model(spec, device) for spec in models]
-    seeds = [design_seed(seed, length, i) for i in range(num)]
+    indices = np.arange(first_index, first_index + num)
+    seeds = [design_seed(seed, length, int(i)) for i in indices]
     result = superdiff.sample(loaded, superdiff.VPSchedule(), make_operator(request), shape=(length, 3),
                               steps=steps, t_min=request.t_min, seeds=seeds, space=superdiff.CentredCoordinates(),
                               record=True, device=device)
@@ -46,6 +47,6 @@ def trace_backbones(models: Sequence[str], method: str, *, length: int, num: int
     n_t, n_b, n_m = log_q.shape
     step, design, model = np.meshgrid(np.arange(n_t), np.arange(n_b), np.arange(n_m), indexing="ij")
     return pd.DataFrame({
-        "design": design.ravel(), "seed": np.asarray(seeds)[design.ravel()], "step": step.ravel(),
+        "design": indices[design.ravel()], "seed": np.asarray(seeds)[design.ravel()], "step": step.ravel(),
         "t": t[step.ravel()], "model": model.ravel(), "kappa": kappa.ravel(), "log_q": log_q.ravel(),
     })

@@ -14,6 +14,12 @@ from superdiff.proteins.sampling import SamplingRequest, design_seed, sample_bac
 SPECS = ("builtin:helix", "builtin:strand")
 
 
+def read_ca(path) -> np.ndarray:
+    import biotite.structure.io as strucio
+
+    return strucio.load_structure(str(path)).coord
+
+
 def test_design_seed_depends_on_seed_length_index_only():
     assert design_seed(0, 64, 3) == design_seed(0, 64, 3)
     assert len({design_seed(0, 64, 3), design_seed(1, 64, 3), design_seed(0, 65, 3), design_seed(0, 64, 4)}) == 4
@@ -29,6 +35,20 @@ def test_design_is_identical_alone_or_in_a_batch(experts, method, atol):
     np.testing.assert_allclose(together["ca"][2], alone["ca"][0], atol=atol)
     np.testing.assert_allclose(together["log_q"][2], alone["log_q"][0], rtol=1e-3, atol=1.0 if atol > 1e-3 else 1e-2)
     assert not np.allclose(together["ca"][0], together["ca"][1])
+
+
+def test_shards_of_any_size_give_the_same_designs(experts, tmp_path):
+    """Designs 0..3 in one run equal designs 0..1 and 2..3 run as two shards (--first-index): ids, seeds, Cα."""
+    base = dict(models=SPECS, method="single", seed=5, steps=8, lengths=(24,), batch_size=4)
+    whole = sample_backbones(SamplingRequest(**base, num=4), tmp_path / "whole", models=experts, progress=False)
+    parts = [sample_backbones(SamplingRequest(**base, num=2, first_index=first), tmp_path / f"from{first}",
+                              models=experts, progress=False) for first in (0, 2)]
+    split = pd.concat(parts, ignore_index=True)
+    assert list(split["design_id"]) == list(whole["design_id"]) == [f"len024_{i:04d}" for i in range(4)]
+    assert list(split["seed"]) == list(whole["seed"])
+    for index, pdb in zip(whole["index"], whole["pdb"], strict=True):
+        folder = tmp_path / ("from0" if index < 2 else "from2")
+        np.testing.assert_allclose(read_ca(folder / pdb), read_ca(tmp_path / "whole" / pdb), atol=1e-3)
 
 
 def test_network_is_rotation_equivariant(experts):
@@ -64,9 +84,10 @@ def test_outputs_valid_pdbs_table_and_resume(experts, tmp_path):
     (tmp_path / "len030_0001.pdb").unlink()
     mtime = (tmp_path / "len024_0000.pdb").stat().st_mtime_ns
     frame2 = sample_backbones(request, tmp_path, models=experts, progress=False)
-    np.testing.assert_allclose(strucio.load_structure(str(tmp_path / "len030_0001.pdb")).coord, first, atol=0.01)
+    # a batch of 1 instead of 2: float32 kernels round differently, and 20 reverse steps amplify it to ~0.03 Å
+    np.testing.assert_allclose(strucio.load_structure(str(tmp_path / "len030_0001.pdb")).coord, first, atol=0.1)
     assert (tmp_path / "len024_0000.pdb").stat().st_mtime_ns == mtime
-    pd.testing.assert_frame_equal(frame, frame2, check_exact=False, atol=1e-4)
+    pd.testing.assert_frame_equal(frame, frame2, check_exact=False, rtol=1e-3, atol=1e-4)
 
     # different settings in the same folder are refused, nothing is lost
     with pytest.raises(ValueError, match="different settings"):

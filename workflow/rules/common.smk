@@ -22,6 +22,7 @@ config.clear()
 config.update(resolved(CAMPAIGN))
 
 NAME = CAMPAIGN.campaign
+CAMPAIGN_SEED = CAMPAIGN.seed
 OUT = f"results/{NAME}"
 LOGS = f"{OUT}/logs"
 BENCH = f"{OUT}/benchmarks"
@@ -271,7 +272,7 @@ def trace_length(wildcards=None):
     return min(PROTEINS.lengths)
 
 
-def trace_seed(wildcards=None):
+def trace_first_index(wildcards=None):
     return PROTEINS.seeds.start
 
 

@@ -47,13 +47,14 @@ rule sample_backbones:
         models=protein_model_args,
         method=protein_method_args,
         num=shard_size,
+        seed=CAMPAIGN_SEED,
         steps=protein_steps,
         device=CAMPAIGN.device,
         outdir=subpath(output.designs, parent=True),
     shell:
         "superdiff sample-backbones {params.models} {params.method} --length {wildcards.length} "
-        "--num {params.num} --seed {wildcards.first} --steps {params.steps} --device {params.device} "
-        "--threads {threads} --out {params.outdir} > {log} 2>&1"
+        "--num {params.num} --first-index {wildcards.first} --seed {params.seed} --steps {params.steps} "
+        "--device {params.device} --threads {threads} --out {params.outdir} > {log} 2>&1"
 
 
 rule inverse_fold:
@@ -75,10 +76,11 @@ rule inverse_fold:
     params:
         args=inverse_fold_args,
         designs_dir=subpath(input[0], parent=True),
+        seed=CAMPAIGN_SEED,
         device=CAMPAIGN.device,
     shell:
         "superdiff inverse-fold --designs-dir {params.designs_dir} --designs {input} {params.args} "
-        "--seed {wildcards.first} --device {params.device} --no-progress --out {output} > {log} 2>&1"
+        "--seed {params.seed} --device {params.device} --no-progress --out {output} > {log} 2>&1"
 
 
 # Refolding on: ProteinMPNN and ESMFold run together per shard (each sequence is folded once) and each design
@@ -103,11 +105,12 @@ rule self_consistency:
     params:
         args=self_consistency_args,
         designs_dir=subpath(input[0], parent=True),
+        seed=CAMPAIGN_SEED,
         fold_dir=f"{OUT}/proteins/folds/{{method}}/L{{length}}/seeds{{first}}-{{stop}}",
         device=CAMPAIGN.device,
     shell:
         "superdiff self-consistency --designs-dir {params.designs_dir} --designs {input} {params.args} "
-        "--fold-dir {params.fold_dir} --seed {wildcards.first} --device {params.device} --no-progress "
+        "--fold-dir {params.fold_dir} --seed {params.seed} --device {params.device} --no-progress "
         "--out {output.designs} --out-sequences {output.sequences} > {log} 2>&1"
 
 

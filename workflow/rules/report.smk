@@ -26,11 +26,12 @@ rule trace_backbones:
         method=protein_method_args,
         length=trace_length,
         steps=protein_steps,
-        seed=trace_seed,
+        first=trace_first_index,
+        seed=CAMPAIGN_SEED,
         device=CAMPAIGN.device,
     shell:
         "superdiff trace-backbones {params.models} {params.method} --name {wildcards.method} "
-        "--length {params.length} --num 2 --seed {params.seed} --steps {params.steps} "
+        "--length {params.length} --num 2 --first-index {params.first} --seed {params.seed} --steps {params.steps} "
         "--device {params.device} --threads {threads} --out {output} > {log} 2>&1"
 
 
