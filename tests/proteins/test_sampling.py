@@ -122,9 +122,9 @@ def test_small_quality_bar(experts):
     for r in (h, s):
         assert r.bond_ok >= 0.95
         assert r.clash_free >= 0.75
-    # the strand gap of the bar holds on a few samples; the helix expert makes few helices (see the report)
+    # both secondary-structure gaps of the bar hold on a few samples
     assert s.strand - h.strand >= 0.1
-    assert h.helix >= s.helix
+    assert h.helix - s.helix >= 0.2
 
 
 def test_product_of_experts_records_importance_weights(experts, tmp_path):
