@@ -25,7 +25,7 @@ import torch
 
 from superdiff.io import provenance, write_json_atomic
 from superdiff.molecules.metrics import composition_table, generation_metrics
-from superdiff.molecules.sampling import DEFAULT_AND_LOG_RATIO, MoleculeSampler
+from superdiff.molecules.sampling import AND_TARGETS, DEFAULT_AND_LOG_RATIO, DEFAULT_AND_TARGET, MoleculeSampler
 
 CONDITIONS = ("gsk3b", "druglike")
 #: name -> (method, index)
@@ -51,7 +51,7 @@ def run(sampler: MoleculeSampler, name: str, guidance: float, args) -> dict:
     start = time.time()
     frame, _ = sampler.sample(list(CONDITIONS), method, index=index, guidance=guidance, num=args.num,
                               seed=args.seed, steps=args.steps, batch_size=args.batch_size,
-                              and_log_ratio=args.and_log_ratio, progress=False)
+                              and_log_ratio=args.and_log_ratio, and_target=args.and_target, progress=False)
     seconds = time.time() - start
     if args.save_samples:
         folder = Path(args.save_samples) / f"w{guidance:g}" / name
@@ -86,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--and-log-ratio", type=float, default=DEFAULT_AND_LOG_RATIO,
                         help="AND's target log q_gsk3b − log q_druglike (default: sample-molecules' default)")
+    parser.add_argument("--and-target", choices=AND_TARGETS, default=DEFAULT_AND_TARGET,
+                        help="what AND equalises (default: sample-molecules' default)")
     parser.add_argument("--fcd-reference", type=int, default=0, help="MOSES test molecules for FCD (0 = skip)")
     parser.add_argument("--weights", type=Path, default=None)
     parser.add_argument("--threads", type=int, default=1)
@@ -98,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     report, passed = {}, True
     for w in args.guidance:
         print(f"guidance w = {w:g}, {args.num} molecules per method, seed {args.seed}, {args.steps} steps, "
-              f"AND log-ratio {args.and_log_ratio:g}\n{HEADER}", flush=True)
+              f"AND target {args.and_target}, extra log-ratio {args.and_log_ratio:g}\n{HEADER}", flush=True)
         results = {}
         for name in args.methods:
             results[name] = run(sampler, name, w, args)

@@ -39,7 +39,10 @@ def cmd_train_diffusion(args) -> int:
     print(json.dumps(train_diffusion(args.out, n_moses=args.n_moses, steps=args.steps, seed=args.seed,
                                      all_moleculeace=args.all_moleculeace, augment=args.augment,
                                      augment_sigma=args.augment_sigma, rare_copies=args.rare_copies,
+                                     rare_sigma=args.rare_sigma,
                                      label_source=args.label_source,
+                                     unbiased_oversampling=args.unbiased_oversampling,
+                                     posterior_augment=args.posterior_augment,
                                      positive_share=args.positive_share, hidden=args.hidden, blocks=args.blocks,
                                      device=args.device),
                      indent=2, default=str))
@@ -50,6 +53,7 @@ def sample_settings(args) -> dict:
     return {"conditions": list(args.condition), "method": args.method, "index": args.index,
             "guidance": args.guidance, "num": args.num, "seed": args.seed, "steps": args.steps,
             "curvature_correction": not args.no_curvature_correction, "and_log_ratio": args.and_log_ratio,
+            "and_target": args.and_target,
             "kappa_from": args.kappa_from, "exponents": args.exponent,
             "weights": str(args.weights) if args.weights else None}
 
@@ -71,7 +75,8 @@ def cmd_sample(args) -> int:
     frame, timing = sampler.sample(args.condition, args.method, index=args.index, guidance=args.guidance,
                                    num=args.num, seed=args.seed, steps=args.steps, batch_size=args.batch_size,
                                    curvature_correction=not args.no_curvature_correction,
-                                   and_log_ratio=args.and_log_ratio, kappa_from=args.kappa_from,
+                                   and_log_ratio=args.and_log_ratio, and_target=args.and_target,
+                                   kappa_from=args.kappa_from,
                                    exponents=args.exponent, progress=True)
     write_parquet_atomic(target, frame)
     summary = {"validity": float(frame["valid"].mean()), **timing}
@@ -142,7 +147,7 @@ def cmd_metrics(args) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the molecule subcommands."""
     from superdiff.molecules.conditions import LABELS
-    from superdiff.molecules.sampling import DEFAULT_AND_LOG_RATIO, METHODS
+    from superdiff.molecules.sampling import AND_TARGETS, DEFAULT_AND_LOG_RATIO, DEFAULT_AND_TARGET, METHODS
 
     p = sub.add_parser("train-predictors", help="train the GSK3β / JAK2 activity forests (MoleculeACE + MOSES)")
     p.add_argument("--out", type=Path, default=None, help="weights folder (default resources/weights/molecules)")
@@ -169,8 +174,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                            help="std of the jitter in standardised latent units")
             p.add_argument("--rare-copies", type=int, default=0,
                            help="extra jittered copies of every latent that decodes to a GSK3β/JAK2 positive")
-            p.add_argument("--label-source", choices=("decoded", "input"), default="decoded",
-                           help="label a latent by the molecule it decodes to (default) or by the encoded one")
+            p.add_argument("--rare-sigma", type=float, default=0.2,
+                           help="std of the jitter of those extra copies (standardised latent units)")
+            p.add_argument("--label-source", choices=("input", "decoded"), default="input",
+                           help="label a latent by the molecule it was encoded from (default) or decodes to")
+            p.add_argument("--posterior-augment", action="store_true",
+                           help="the --augment copies are draws from the encoder posterior q(z|molecule)")
+            p.add_argument("--unbiased-oversampling", action="store_true",
+                           help="joint oversampling factors and importance-weighted loss for unspecified labels "
+                                "(unconditional and other-label models then learn the natural distribution)")
             p.add_argument("--positive-share", type=float, default=0.15,
                            help="oversample each rare activity label's positives to about this batch share")
             p.add_argument("--hidden", type=int, default=256, help="width of the ε-network")
@@ -189,7 +201,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=500)
     p.add_argument("--no-curvature-correction", action="store_true", help="AND without the curvature term")
     p.add_argument("--and-log-ratio", type=float, default=DEFAULT_AND_LOG_RATIO,
-                   help="AND only: target final log q_1 - log q_2 in nats (0 = equal densities)")
+                   help="AND only, two conditions: extra target final log q_1 - log q_2 in nats")
+    p.add_argument("--and-target", choices=AND_TARGETS, default=DEFAULT_AND_TARGET,
+                   help="AND equalises the conditional densities q(x|c_i) (default, the paper's AND) or the label "
+                        "posteriors p(c_i|x) (bias -log p(c_i) from the training frequencies stored with the model)")
     p.add_argument("--kappa-from", choices=("guided", "unguided"), default="guided",
                    help="solve κ for the guided step (default) or, as the reference code, for the unguided one")
     p.add_argument("--exponent", type=float, action="append", default=None,

@@ -29,6 +29,9 @@ class DiffusionConfig:
     beta_max: float = 20.0
     latent_mean: list[float] = field(default_factory=list)  # standardisation of the autoencoder latent
     latent_std: list[float] = field(default_factory=list)
+    #: natural frequency of each label's positives in the training data (before oversampling); AND's prior
+    #: correction (superdiff.molecules.sampling.and_bias) reads it.
+    label_frequency: dict[str, float] = field(default_factory=dict)
 
 
 def time_embedding(t: Tensor, features: int) -> Tensor:

@@ -20,8 +20,39 @@ from superdiff.molecules.predictors import PropertyPredictor
 from superdiff.molecules.weights import default_weights_dir
 
 METHODS = ("single", "average", "or", "and", "joint", "product")
-#: AND's default target final ``log q_1 − log q_2`` (nats); see :func:`make_operator`.
+#: AND's default extra target final ``log q_1 − log q_2`` (nats) on top of the ``and_target`` bias.
 DEFAULT_AND_LOG_RATIO = 0.0
+#: what AND equalises: the conditional densities q(x | c_i) (default), or the label posteriors p(c_i | x).
+AND_TARGETS = ("density", "posterior")
+DEFAULT_AND_TARGET = "density"
+
+
+def and_bias(conds: Sequence[str], label_frequency: dict[str, float], steps: int,
+             and_target: str = DEFAULT_AND_TARGET,
+             and_log_ratio: float = 0.0) -> list[float]:
+    r"""Per-model, per-step AND bias ``ℓ_i`` (nats) so that the final ``log q^i − log q^j = b_i − b_j``.
+
+    By Bayes, ``log q(x | c_i) = log p(x) + log p(c_i | x) − log p(c_i)``, where ``p`` is the distribution the
+    models learned (the training stream). Equal densities (``"density"``, the paper's AND, ``b = 0``) therefore
+    mean equal ``p(c_i | x) / p(c_i)``: with one rare label (GSK3β active) and one common (QED ≥ 0.6)
+    that pins the rare label's posterior near its tiny prior. ``"posterior"`` sets
+    ``b_i = −log p(c_i)`` (the labels' training frequencies, stored with the model), so AND asks for
+    equal posteriors ``p(c_i | x)``: "both properties equally likely". ``and_log_ratio`` adds ``L`` to
+    ``b_1`` (two conditions only).
+    """
+    if and_target not in AND_TARGETS:
+        raise ValueError(f"and_target must be one of {AND_TARGETS}, got {and_target!r}")
+    if and_log_ratio and len(conds) != 2:
+        raise ValueError(f"--and-log-ratio needs exactly two conditions, got {len(conds)}")
+    b = [0.0] * len(conds)
+    if and_target == "posterior":
+        missing = [c for c in conds if not label_frequency.get(c, 0.0) > 0]
+        if missing:
+            raise ValueError(f"and_target='posterior' needs the natural label frequencies of {missing} stored with "
+                             "the diffusion model (retrain it, or use and_target='density')")
+        b = [-float(np.log(label_frequency[c])) for c in conds]
+    b[0] += float(and_log_ratio)
+    return [v / steps for v in b]
 
 
 def design_seeds(seed: int, num: int) -> list[int]:
@@ -30,14 +61,10 @@ def design_seeds(seed: int, num: int) -> list[int]:
 
 
 def make_operator(method: str, num_conditions: int, index: int = 0, temperature: float = 1.0,
-                  curvature_correction: bool = True, and_log_ratio: float = 0.0,
-                  steps: int = 200) -> superdiff.Operator:
+                  curvature_correction: bool = True, and_bias: Sequence[float] | None = None) -> superdiff.Operator:
     """The engine operator for ``method`` over ``num_conditions`` conditional models (joint: one model).
 
-    ``and_log_ratio`` (AND, two conditions): target final ``log q_1 − log q_2`` in nats, spread as a per-step
-    bias ``ℓ = and_log_ratio / steps``. ``log q(x|c_1) − log q(x|c_2) = log p(c_1|x) − log p(c_2|x) +
-    log p(c_2) − log p(c_1)``, so ``log p(c_2)/p(c_1)`` asks for equal label posteriors instead of equal densities
-    (docs/molecules.md).
+    ``and_bias``: AND's per-model, per-step log-ratio bias (nats), from :func:`and_bias`.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -48,10 +75,8 @@ def make_operator(method: str, num_conditions: int, index: int = 0, temperature:
             raise ValueError(f"--index {index} is out of range for {num_conditions} condition(s)")
     if method == "joint":  # one model conditioned on every label
         return superdiff.Single(0)
-    if and_log_ratio and num_conditions != 2:
-        raise ValueError(f"--and-log-ratio needs exactly two conditions, got {num_conditions}")
     return superdiff.make_operator(method, index=index, temperature=temperature,
-                                   bias=float(and_log_ratio) / steps if method == "and" else None,
+                                   bias=list(and_bias) if method == "and" and and_bias is not None else None,
                                    curvature_correction=curvature_correction)
 
 
@@ -73,7 +98,8 @@ class MoleculeSampler:
 
     def latents(self, conds: Sequence[str], method: str, *, index: int = 0, guidance: float = 2.0, num: int = 100,
                 seed: int = 0, steps: int = 200, batch_size: int = 500, curvature_correction: bool = True,
-                and_log_ratio: float = 0.0, kappa_from: str = "guided", exponents: Sequence[float] | None = None,
+                and_log_ratio: float = DEFAULT_AND_LOG_RATIO, and_target: str = DEFAULT_AND_TARGET,
+                kappa_from: str = "guided", exponents: Sequence[float] | None = None,
                 progress: bool = False) -> tuple[GuidedResult, list[str], list[int]]:
         """Sample standardised latents; returns (result, names of the tracked conditional models, design seeds)."""
         conds = conditions.check_conditions(conds, self.net.config.labels)
@@ -92,8 +118,10 @@ class MoleculeSampler:
             models, names = [ConditionalScore(self.net, tuple(conds))], ["+".join(conds)]
         else:
             models, names = [ConditionalScore(self.net, (c,)) for c in conds], list(conds)
+        bias = (and_bias(conds, self.net.config.label_frequency, steps, and_target, and_log_ratio)
+                if method == "and" else None)
         operator = make_operator(method, len(conds), index, curvature_correction=curvature_correction,
-                                 and_log_ratio=and_log_ratio, steps=steps)
+                                 and_bias=bias)
         seeds = design_seeds(seed, num)
         result = sample_guided(models, ConditionalScore(self.net, ()), self.net.schedule(), operator,
                                guidance=guidance, dim=self.net.config.latent_dim, seeds=seeds, steps=steps,

@@ -43,6 +43,19 @@ def label_matrix(smiles: list[str], predictor: PropertyPredictor, labels: list[s
     return np.stack(cols, axis=1).astype(np.int64)
 
 
+@torch.no_grad()
+def posterior_std(ae, smiles: list[str], batch_size: int = 512) -> torch.Tensor:
+    """The encoder's posterior standard deviations ``[N, D]`` (raw latent units) of encodable SMILES."""
+    from superdiff.molecules.autoencoder import smiles_to_tokens
+
+    device = next(ae.parameters()).device
+    out = []
+    for start in range(0, len(smiles), batch_size):
+        ids, lengths = ae.encode_tokens([smiles_to_tokens(s) for s in smiles[start:start + batch_size]])
+        out.append((0.5 * ae.encode(ids.to(device), lengths)[1]).exp().cpu())
+    return torch.cat(out) if out else torch.zeros(0, ae.config.latent_dim)
+
+
 def decoded_labels(ae, x: torch.Tensor, latent_mean: torch.Tensor, latent_std: torch.Tensor,
                    predictor: PropertyPredictor, labels: list[str], chunk: int = 4096,
                    progress: bool = True) -> tuple[np.ndarray, list[str]]:
@@ -55,26 +68,35 @@ def decoded_labels(ae, x: torch.Tensor, latent_mean: torch.Tensor, latent_std: t
 
 
 def oversampling_factors(y: np.ndarray, labels: list[str], positive_share: float,
-                         base: np.ndarray | None = None) -> np.ndarray:
+                         base: np.ndarray | None = None, joint: bool = True, iterations: int = 50) -> np.ndarray:
     """Per-example, per-label factors ``[N, K]`` that lift each rare activity label's positives to about
     ``positive_share`` of the stream (1 for negatives, for ``druglike`` and for labels already that common).
-    ``base`` are the examples' weights before oversampling (default uniform)."""
+    ``base`` are the examples' weights before oversampling (default uniform). The stream weight of an example is
+    ``base × Π_k factor_k``; the factors are fitted jointly (iterative proportional fitting), so positives of
+    several rare labels at once (kinase actives often are) are not lifted twice. ``joint=False``: each label's
+    factor from its own frequency alone (the original recipe; overlapping positives are lifted twice)."""
     base = np.ones(len(y)) if base is None else base
     factors = np.ones(y.shape, dtype=np.float64)
-    for k, name in enumerate(labels):
-        if name == "druglike":
-            continue
-        frac = float((base * y[:, k]).sum() / base.sum())
-        if 0 < frac < positive_share:
+    rare = [k for k, name in enumerate(labels)
+            if name != "druglike" and 0 < (base * y[:, k]).sum() / base.sum() < positive_share]
+    if not joint:
+        for k in rare:
+            frac = float((base * y[:, k]).sum() / base.sum())
             factors[y[:, k] == 1, k] = positive_share * (1 - frac) / (frac * (1 - positive_share))
+        return factors
+    for _ in range(iterations if rare else 0):
+        for k in rare:
+            w = base * factors.prod(axis=1)
+            share = float((w * y[:, k]).sum() / w.sum())
+            factors[y[:, k] == 1, k] *= positive_share * (1 - share) / (share * (1 - positive_share))
     return factors
 
 
 def sampling_weights(y: np.ndarray, labels: list[str], positive_share: float,
-                     base: np.ndarray | None = None) -> np.ndarray:
+                     base: np.ndarray | None = None, joint: bool = True) -> np.ndarray:
     """Per-example sampling probabilities ``[N]``: ``base`` times every label's oversampling factor."""
     base = np.ones(len(y)) if base is None else base
-    w = base * oversampling_factors(y, labels, positive_share, base).prod(axis=1)
+    w = base * oversampling_factors(y, labels, positive_share, base, joint).prod(axis=1)
     return w / w.sum()
 
 
@@ -92,24 +114,32 @@ def loss_weights(factors: np.ndarray, mask: np.ndarray) -> np.ndarray:
 def train_diffusion(out_dir: Path | None = None, n_moses: int = 60_000, steps: int = 10_000, batch_size: int = 256,
                     lr: float = 1e-3, drop_label: float = 0.3, drop_all: float = 0.15, positive_share: float = 0.15,
                     all_moleculeace: bool = False, augment: int = 0, augment_sigma: float = 0.1,
-                    rare_copies: int = 0, label_source: str = "decoded", hidden: int = 256, blocks: int = 3,
-                    seed: int = 0,
-                    device: str = "cpu", progress: bool = True) -> dict:
+                    rare_copies: int = 0, rare_sigma: float = 0.2, label_source: str = "input",
+                    unbiased_oversampling: bool = False, posterior_augment: bool = False,
+                    hidden: int = 256, blocks: int = 3, seed: int = 0, device: str = "cpu",
+                    progress: bool = True) -> dict:
     """Train the ε-network and record it in the manifest.
 
-    ``label_source``: "decoded" labels each latent by its decoded molecule (default), "input" by the encoded one
-    (only for the corpus latents; ``augment`` then must be 0). ``augment`` jittered copies of every corpus
+    ``label_source``: "input" labels each latent by the molecule it was encoded from (default; jittered copies
+    inherit it), "decoded" by the molecule it decodes to (``rare_copies`` needs it).
+    ``posterior_augment``: the ``augment`` copies are draws from the encoder's posterior ``q(z | molecule)``
+    (the latent-diffusion convention of training on posterior samples) instead of isotropic ``augment_sigma``.
+    ``unbiased_oversampling``: fit the oversampling factors jointly and importance-weight the loss of every
+    example whose condition leaves an oversampled label unspecified (:func:`loss_weights`), so the unconditional
+    and the other-label models learn the natural distribution; off (default) reproduces the original recipe,
+    whose unconditional and ``druglike`` models see the oversampled stream. ``augment`` jittered copies of every corpus
     latent; then ``rare_copies`` more jittered copies of every latent whose decoded molecule is a rare activity
     positive (more distinct positives to learn from). Every corpus molecule keeps the same total weight in the
     stream (its latents share it), so the copies add samples, not mass, to the data distribution.
     """
     if label_source not in ("decoded", "input"):
         raise ValueError(f"label_source must be 'decoded' or 'input', got {label_source!r}")
-    for name, value in (("augment", augment), ("rare_copies", rare_copies)):
-        if value < 0 or (value and label_source != "decoded"):
-            raise ValueError(f"{name} must be >= 0 and needs label_source='decoded', got {value} / {label_source!r}")
-    if not augment_sigma > 0:
-        raise ValueError(f"augment_sigma must be > 0 (standardised latent units), got {augment_sigma}")
+    if augment < 0 or rare_copies < 0 or (rare_copies and label_source != "decoded"):
+        raise ValueError(f"augment and rare_copies must be >= 0 and rare_copies needs label_source='decoded', got "
+                         f"{augment} / {rare_copies} / {label_source!r}")
+    for name, value in (("augment_sigma", augment_sigma), ("rare_sigma", rare_sigma)):
+        if not value > 0:
+            raise ValueError(f"{name} must be > 0 (standardised latent units), got {value}")
     out_dir = Path(out_dir or default_weights_dir())
     ae = load_autoencoder(out_dir, device=device)
     predictor = PropertyPredictor(out_dir)
@@ -128,7 +158,9 @@ def train_diffusion(out_dir: Path | None = None, n_moses: int = 60_000, steps: i
     source = np.arange(len(x0_all))  # the corpus molecule each training latent stands for
     jitter = torch.Generator().manual_seed(seed + 1)
     if augment:
-        copies = [x0_all + augment_sigma * torch.randn(x0_all.shape, generator=jitter) for _ in range(augment)]
+        scale = (posterior_std(ae, smiles) / torch.tensor(config.latent_std) if posterior_augment
+                 else torch.full_like(x0_all, augment_sigma))  # standardised units
+        copies = [x0_all + scale * torch.randn(x0_all.shape, generator=jitter) for _ in range(augment)]
         x0_all, source = torch.cat([x0_all, *copies]), np.tile(source, augment + 1)
     if label_source == "decoded":
         mean, std = torch.tensor(config.latent_mean), torch.tensor(config.latent_std)
@@ -137,19 +169,20 @@ def train_diffusion(out_dir: Path | None = None, n_moses: int = 60_000, steps: i
         pos = np.flatnonzero(y[:, rare].any(axis=1))
         if rare_copies and len(pos):
             centre = x0_all[torch.from_numpy(np.repeat(pos, rare_copies))]
-            extra = centre + augment_sigma * torch.randn(centre.shape, generator=jitter)
+            extra = centre + rare_sigma * torch.randn(centre.shape, generator=jitter)
             y_extra, dec_extra = decoded_labels(ae, extra, mean, std, predictor, config.labels, progress=progress)
             x0_all, y = torch.cat([x0_all, extra]), np.concatenate([y, y_extra])
             source, decoded = np.concatenate([source, np.repeat(source[pos], rare_copies)]), decoded + dec_extra
         decoded_distinct = len(set(decoded))
         distinct_positives = {name: len({decoded[i] for i in np.flatnonzero(y[:, k])})
                               for k, name in enumerate(config.labels)}
-    else:
-        y, decoded_distinct, distinct_positives = label_matrix(smiles, predictor, config.labels), None, None
+    else:  # every latent (jittered copies too) carries the label of the molecule it was encoded from
+        y = label_matrix(smiles, predictor, config.labels)[source]
+        decoded_distinct, distinct_positives = None, None
     base = 1.0 / np.bincount(source)[source]  # every corpus molecule weighs 1 in total
     schedule = VPSchedule(config.beta_min, config.beta_max)
-    factors = oversampling_factors(y, config.labels, positive_share, base)
-    probs = sampling_weights(y, config.labels, positive_share, base)
+    factors = oversampling_factors(y, config.labels, positive_share, base, joint=unbiased_oversampling)
+    probs = sampling_weights(y, config.labels, positive_share, base, joint=unbiased_oversampling)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
     start, losses = time.time(), []
@@ -158,7 +191,8 @@ def train_diffusion(out_dir: Path | None = None, n_moses: int = 60_000, steps: i
         idx = rng.choice(len(y), size=batch_size, p=probs)
         x0 = x0_all[idx].to(device)
         cond_np = conditions.training_conditions(y[idx], drop_label, drop_all, rng)
-        weight = torch.from_numpy(loss_weights(factors[idx], cond_np[:, 0::2])).float().to(device)
+        weight = (torch.from_numpy(loss_weights(factors[idx], cond_np[:, 0::2])).float().to(device)
+                  if unbiased_oversampling else torch.ones(batch_size, device=device))
         cond = torch.from_numpy(cond_np).to(device)
         t = torch.rand(batch_size, generator=gen, device=device) * (1 - 1e-3) + 1e-3
         eps = torch.randn(x0.shape, generator=gen, device=device)
@@ -174,24 +208,31 @@ def train_diffusion(out_dir: Path | None = None, n_moses: int = 60_000, steps: i
         if step % 200 == 0:
             bar.set_postfix(loss=f"{np.mean(losses[-200:]):.4f}")
     net.eval()
+    natural = base @ y / base.sum() if unbiased_oversampling else probs @ y  # the marginal the models learn
+    config.label_frequency = {name: float(natural[k]) for k, name in enumerate(config.labels)}
     files = net.save(out_dir)
     k_gsk, k_drug = config.labels.index("gsk3b"), config.labels.index("druglike")
     metrics = {**corpus, "n_corpus": len(smiles), "n_train": len(y), "decoded_distinct": decoded_distinct,
                "distinct_decoded_positives": distinct_positives,
                "stream_label_frequency": dict(zip(config.labels, (probs @ y).tolist(), strict=True)),
+               "natural_label_frequency": dict(zip(config.labels, (base @ y / base.sum()).tolist(), strict=True)),
                "label_counts": dict(zip(config.labels, y.sum(0).tolist(), strict=True)),
                "joint_gsk3b_druglike": int((y[:, k_gsk] & y[:, k_drug]).sum()),
                "final_loss": float(np.mean(losses[-500:])), "train_seconds": time.time() - start}
     settings = {"n_moses": n_moses, "steps": steps, "batch_size": batch_size, "lr": lr, "drop_label": drop_label,
                 "drop_all": drop_all, "positive_share": positive_share, "all_moleculeace": all_moleculeace,
                 "augment": augment, "augment_sigma": augment_sigma, "rare_copies": rare_copies,
-                "label_source": label_source, "loss": "importance-weighted for unspecified oversampled labels",
+                "rare_sigma": rare_sigma, "posterior_augment": posterior_augment,
+                "label_source": label_source, "unbiased_oversampling": unbiased_oversampling,
                 "seed": seed, "hidden": config.hidden,
                 "blocks": config.blocks, "labels": config.labels, "schedule": repr(schedule)}
     command = (f"superdiff train-molecule-diffusion --steps {steps} --n-moses {n_moses} --seed {seed}"
                + (" --all-moleculeace" if all_moleculeace else "")
                + f" --augment {augment} --augment-sigma {augment_sigma} --rare-copies {rare_copies}"
+               + f" --rare-sigma {rare_sigma}"
                + f" --label-source {label_source} --positive-share {positive_share}"
+               + (" --unbiased-oversampling" if unbiased_oversampling else "")
+               + (" --posterior-augment" if posterior_augment else "")
                + f" --hidden {hidden} --blocks {blocks}")
     record_artefact(out_dir, "latent_diffusion", files, settings, command, metrics)
     return metrics

@@ -8,7 +8,7 @@ import pytest
 
 from superdiff.cli import main
 from superdiff.molecules.conditions import check_conditions
-from superdiff.molecules.sampling import MoleculeSampler, design_seeds
+from superdiff.molecules.sampling import MoleculeSampler, and_bias, design_seeds
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +84,8 @@ def test_and_log_ratio_bias_sets_final_log_ratio(sampler):
     assert names == ["gsk3b", "druglike"]
     gap = (res.log_q[:, 0] - res.log_q[:, 1]).numpy()
     np.testing.assert_allclose(gap, 2.0, atol=1e-3)
+    with pytest.raises(ValueError, match="and_target"):
+        sampler.latents(["gsk3b", "druglike"], "and", num=2, seed=0, steps=5, and_target="likelihood")
     with pytest.raises(ValueError, match="exactly two"):
         sampler.latents(["gsk3b", "jak2", "druglike"], "and", num=2, seed=0, steps=5, and_log_ratio=1.0)
     with pytest.raises(ValueError, match="kappa_from"):
@@ -100,3 +102,14 @@ def test_guided_product_uses_the_engine_product_with_cfg_exponents(sampler):
     assert list(frame["smiles"]) == list(again["smiles"])  # resampling is seeded by the designs' seeds
     with pytest.raises(ValueError, match="--exponent has 1 values"):
         sampler.latents(["gsk3b", "druglike"], "product", num=2, steps=2, exponents=[1.0])
+
+
+def test_and_posterior_target_bias_from_label_frequencies():
+    """The posterior target: per-model totals b_i = −log p(c_i) (+ L on the first), spread over the steps."""
+    freq = {"gsk3b": 0.01, "druglike": 0.6, "jak2": 0.02}
+    b = and_bias(["gsk3b", "druglike"], freq, 50, "posterior", and_log_ratio=0.5)
+    np.testing.assert_allclose(np.array(b) * 50, [-np.log(0.01) + 0.5, -np.log(0.6)])
+    assert and_bias(["gsk3b", "druglike"], freq, 50, "density") == [0.0, 0.0]
+    assert len(and_bias(["gsk3b", "jak2", "druglike"], freq, 10, "posterior")) == 3
+    with pytest.raises(ValueError, match="label frequencies"):
+        and_bias(["gsk3b", "druglike"], {}, 50, "posterior")
