@@ -67,6 +67,26 @@ def parse_spec(spec: str | dict) -> dict[str, Any]:
     )
 
 
+def weights_fingerprint(spec: str | dict) -> str:
+    """A string that changes whenever the weights behind ``spec`` change, read without loading them.
+
+    Built-in experts: their manifest's sha256; weights specs: the sha256 they pin; Python factories: the
+    factory name plus the sha256 of pinned weights, if any (code changes are not seen: bump the spec). A workflow
+    puts this in a job's parameters so that new weights re-run the jobs that used the old ones.
+    """
+    parsed = parse_spec(spec)
+    if parsed["kind"] == "builtin-ca":
+        from superdiff.proteins.builtin import BUILTIN_DIR, BUILTIN_NAMES
+
+        if parsed["name"] not in BUILTIN_NAMES:
+            raise KeyError(f"unknown built-in model {parsed['name']!r}; choose one of {', '.join(BUILTIN_NAMES)}")
+        return json.loads((BUILTIN_DIR / f"{parsed['name']}.json").read_text())["sha256"]
+    if parsed["kind"] == "python":
+        pinned = (parsed.get("weights") or {}).get("sha256")
+        return f"python:{parsed['factory']}" + (f"#sha256={pinned}" if pinned else "")
+    return parsed["sha256"]
+
+
 def load_model(spec: str | dict, device: str | torch.device = "cpu", cache_dir: str | Path | None = None):
     """Load the score model a specification names, on ``device``.
 

@@ -9,7 +9,7 @@ import textwrap
 import pytest
 import torch
 
-from superdiff.models.registry import load_model, parse_spec
+from superdiff.models.registry import load_model, parse_spec, weights_fingerprint
 from superdiff.proteins.builtin import BUILTIN_DIR
 from superdiff.weights import ChecksumError, sha256_file
 
@@ -22,6 +22,15 @@ def test_parse_spec_forms():
     for bad in ("", "nonsense", "a:b:c", {"kind": "frames"}, "weights:/x.safetensors"):
         with pytest.raises(ValueError):
             parse_spec(bad)
+
+
+def test_weights_fingerprint_follows_the_weights():
+    assert weights_fingerprint("builtin:helix") == sha256_file(BUILTIN_DIR / "helix.safetensors")
+    assert weights_fingerprint("builtin:helix") != weights_fingerprint("builtin:strand")
+    assert weights_fingerprint("weights:/w.safetensors#sha256=" + "c" * 64) == "c" * 64
+    assert weights_fingerprint("pkg.mod:make") == "python:pkg.mod:make"
+    with pytest.raises(KeyError, match="unknown built-in model 'coil'"):
+        weights_fingerprint("builtin:coil")
 
 
 def test_builtin_models_load_and_score(experts):

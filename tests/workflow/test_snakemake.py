@@ -192,6 +192,23 @@ def test_changing_one_parameter_reruns_only_the_jobs_it_affects(finished_run, tm
     assert sum(r == "sample_backbones" for r, _ in jobs) == n_and
 
 
+def test_new_weights_rerun_the_jobs_that_used_them(finished_run, tmp_path, monkeypatch):
+    """A retrained molecule model (its manifest changes) re-plans every molecule sample and nothing else."""
+    import shutil
+
+    weights = tmp_path / "molecule_weights"
+    shutil.copytree(ROOT / "resources" / "weights" / "molecules", weights)
+    manifest = json.loads((weights / "manifest.json").read_text())
+    (weights / "manifest.json").write_text(json.dumps({**manifest, "note": "retrained"}))
+    monkeypatch.setenv("SUPERDIFF_MOLECULE_WEIGHTS", str(weights))
+    res = run(finished_run["work"], finished_run["config"], "-n", "--cores", "2")
+    assert res.returncode == 0, res.stderr
+    jobs = planned_jobs(res.stdout)
+    m = read_campaign(finished_run["config"]).molecules
+    assert sum(r == "sample_molecules" for r, _ in jobs) == len(m.methods) * len(m.seeds.shards())
+    assert not {r for r, _ in jobs} & {"sample_backbones", "verify_models", "inverse_fold"}
+
+
 def test_snakemake_report(finished_run):
     work, config = finished_run["work"], finished_run["config"]
     out = finished_run["results"] / "snakemake-report.html"

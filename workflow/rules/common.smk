@@ -9,6 +9,9 @@ import shlex
 from snakemake.exceptions import WorkflowError
 
 from superdiff.config import CampaignError, load_campaign, resolved
+from superdiff.models.registry import weights_fingerprint
+from superdiff.molecules.weights import default_weights_dir
+from superdiff.weights import sha256_file
 
 try:
     CAMPAIGN = load_campaign(config)
@@ -88,6 +91,17 @@ def protein_model_args(wildcards=None):
     for spec in PROTEINS.models:
         args += ["--model", spec]
     return shlex.join(args)
+
+
+def protein_weights(wildcards=None):
+    """The experts' weight fingerprints: a params entry, so new weights re-run the jobs that used the old ones."""
+    return " ".join(weights_fingerprint(spec) for spec in PROTEINS.models)
+
+
+def molecule_weights(wildcards=None):
+    """sha256 of the molecule weights' manifest (it lists every artefact's sha256); see protein_weights."""
+    manifest = default_weights_dir() / "manifest.json"
+    return sha256_file(manifest) if manifest.exists() else f"missing {manifest}"
 
 
 def protein_length_args(wildcards=None):

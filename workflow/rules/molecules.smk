@@ -17,6 +17,7 @@ rule sample_molecules:
         runtime=30,
         gpu=gpus,
     params:
+        weights=molecule_weights,
         args=molecule_sample_args,
         num=shard_size,
         outdir=subpath(output.table, parent=True),

@@ -18,6 +18,7 @@ rule verify_models:
         mem_mb=2000,
         runtime=30,
     params:
+        weights=protein_weights,
         models=protein_model_args,
         lengths=protein_length_args,
     shell:
@@ -44,6 +45,7 @@ rule sample_backbones:
         runtime=60,
         gpu=gpus,
     params:
+        weights=protein_weights,
         models=protein_model_args,
         method=protein_method_args,
         num=shard_size,

@@ -22,6 +22,7 @@ rule trace_backbones:
         runtime=30,
         gpu=gpus,
     params:
+        weights=protein_weights,
         models=protein_model_args,
         method=protein_method_args,
         length=trace_length,
