@@ -25,8 +25,12 @@ def cmd_train_predictors(args) -> int:
 
 def cmd_train_autoencoder(args) -> int:
     _threads()
-    from superdiff.molecules.train_autoencoder import train_autoencoder
+    from superdiff.molecules.train_autoencoder import finetune_decoder, train_autoencoder
 
+    if args.finetune_decoder:
+        print(json.dumps(finetune_decoder(args.out, n_moses=args.n_moses, steps=args.steps, seed=args.seed,
+                                          device=args.device), indent=2, default=str))
+        return 0
     print(json.dumps(train_autoencoder(args.out, n_moses=args.n_moses, steps=args.steps, seed=args.seed,
                                        device=args.device), indent=2, default=str))
     return 0
@@ -165,6 +169,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--steps", type=int, default=steps)
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--device", default="cpu")
+        if name == "train-molecule-autoencoder":
+            p.add_argument("--finetune-decoder", action="store_true",
+                           help="continue training only the decoder of the stored autoencoder (latents unchanged)")
         if name == "train-molecule-diffusion":
             p.add_argument("--all-moleculeace", action="store_true",
                            help="add every MoleculeACE molecule (30 ChEMBL targets) to the training corpus")

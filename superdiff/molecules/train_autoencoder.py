@@ -95,3 +95,62 @@ def reconstruction_rate(model: SelfiesVAE, smiles: list[str]) -> float:
         mol = Chem.MolFromSmiles(out) if out else None
         same += int(mol is not None and Chem.MolToSmiles(mol) == smiles[i])
     return same / max(len(keep), 1)
+
+
+def finetune_decoder(out_dir: Path | None = None, n_moses: int = 60_000, steps: int = 1000, batch_size: int = 128,
+                     lr: float = 1e-3, seed: int = 0, device: str = "cpu", progress: bool = True) -> dict:
+    """Continue training only the decoder (GRU, latent projection, readout) of the stored autoencoder.
+
+    The encoder and the shared token embedding stay frozen, so every latent — and hence the latent diffusion
+    model trained on them — is unchanged; the decoder sees posterior samples ``z ~ q(z | x)`` and learns to
+    reconstruct ``x`` from them (token cross-entropy). Stored over the autoencoder artefact, with both commands.
+    """
+    from superdiff.molecules.loading import load_autoencoder
+    from superdiff.molecules.weights import read_manifest
+
+    out_dir = Path(out_dir or default_weights_dir())
+    model = load_autoencoder(out_dir, device=device)
+    previous = read_manifest(out_dir)["artefacts"]["autoencoder"]
+    smiles, _ = training_smiles(n_moses, seed=seed, activity_repeats=4)
+    token_lists = [smiles_to_tokens(s) for s in tqdm(smiles, desc="selfies", disable=not progress)]
+    kept = [t for t in token_lists if model.encodable(t)]
+    ids_all, len_all = model.encode_tokens(kept)
+    trainable = [*model.from_latent.parameters(), *model.decoder.parameters(), *model.readout.parameters()]
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for p in trainable:
+        p.requires_grad_(True)
+    opt = torch.optim.Adam(trainable, lr=lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s / steps, 1.0))))
+    rng = np.random.default_rng(seed + 7)
+    gen = torch.Generator().manual_seed(seed + 7)
+    before = reconstruction_rate(model.eval(), smiles[-2000:] + smiles[:2000])
+    model.train()
+    start, log = time.time(), []
+    bar = tqdm(range(steps), desc="decoder", disable=not progress)
+    for step in bar:
+        idx = torch.from_numpy(rng.integers(0, len(kept), size=batch_size))
+        lengths = len_all[idx]
+        ids = ids_all[idx][:, : int(lengths.max())].to(device)
+        loss, stats = vae_loss(model, ids, lengths, 0.0, gen)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+        opt.step()
+        sched.step()
+        if step % 100 == 0 or step == steps - 1:
+            log.append({"step": step, **stats})
+            bar.set_postfix(ce=f"{stats['ce']:.2f}", acc=f"{stats['token_acc']:.3f}")
+    model.eval()
+    metrics = {**previous["metrics"], "decoder_finetune": {
+        "steps": steps, "lr": lr, "final": log[-1], "train_seconds": time.time() - start,
+        "reconstruction_before": before, "reconstruction": reconstruction_rate(model, smiles[-2000:] + smiles[:2000])}}
+    metrics["reconstruction"] = metrics["decoder_finetune"]["reconstruction"]
+    files = model.save(out_dir)
+    settings = {**previous["config"], "decoder_finetune": {"steps": steps, "lr": lr, "n_moses": n_moses,
+                                                           "batch_size": batch_size, "seed": seed}}
+    command = (previous["command"].split(" && ")[0]
+               + f" && superdiff train-molecule-autoencoder --finetune-decoder --steps {steps} --n-moses {n_moses}"
+               + f" --seed {seed}")
+    record_artefact(out_dir, "autoencoder", files, settings, command, metrics)
+    return metrics

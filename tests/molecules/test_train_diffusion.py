@@ -65,3 +65,23 @@ def test_decoded_labels_describe_the_decoded_molecule():
     np.testing.assert_array_equal(y, label_matrix(smiles, predictor, LABELS))
     assert set(np.unique(y)) <= {0, 1}
     assert conditions.QED_THRESHOLD == 0.6
+
+
+def test_decoder_finetune_keeps_the_latents(tmp_path):
+    """Fine-tuning the decoder changes the decoder only: encoder latents (what the diffusion model was trained on)
+    are bit-identical, and the manifest records the verified new files and both commands."""
+    import shutil
+
+    from superdiff.molecules.train_autoencoder import finetune_decoder
+    from superdiff.molecules.weights import default_weights_dir, read_manifest
+
+    for f in default_weights_dir().iterdir():
+        shutil.copy(f, tmp_path / f.name)
+    before = load_autoencoder(tmp_path)
+    finetune_decoder(tmp_path, n_moses=200, steps=2, lr=1e-2, progress=False)
+    after = load_autoencoder(tmp_path)  # sha256-verified against the updated manifest
+    smiles = ["CCOc1ccccc1", "CC(=O)Nc1ccc(O)cc1", "c1ccc2[nH]ccc2c1"]
+    torch.testing.assert_close(before.encode_smiles(smiles)[0], after.encode_smiles(smiles)[0], rtol=0, atol=0)
+    assert not torch.equal(before.readout.weight, after.readout.weight)
+    entry = read_manifest(tmp_path)["artefacts"]["autoencoder"]
+    assert "--finetune-decoder --steps 2" in entry["command"] and entry["config"]["decoder_finetune"]["steps"] == 2
