@@ -55,7 +55,8 @@ def cmd_train_diffusion(args) -> int:
 
 def sample_settings(args) -> dict:
     return {"conditions": list(args.condition), "method": args.method, "index": args.index,
-            "guidance": args.guidance, "num": args.num, "seed": args.seed, "steps": args.steps,
+            "guidance": args.guidance, "num": args.num, "first_index": args.first_index, "seed": args.seed,
+            "steps": args.steps,
             "curvature_correction": not args.no_curvature_correction, "and_log_ratio": args.and_log_ratio,
             "and_target": args.and_target,
             "kappa_from": args.kappa_from, "exponents": args.exponent,
@@ -77,7 +78,8 @@ def cmd_sample(args) -> int:
             return 0
     sampler = MoleculeSampler.load(args.weights, args.device)
     frame, timing = sampler.sample(args.condition, args.method, index=args.index, guidance=args.guidance,
-                                   num=args.num, seed=args.seed, steps=args.steps, batch_size=args.batch_size,
+                                   num=args.num, first_index=args.first_index, seed=args.seed, steps=args.steps,
+                                   batch_size=args.batch_size,
                                    curvature_correction=not args.no_curvature_correction,
                                    and_log_ratio=args.and_log_ratio, and_target=args.and_target,
                                    kappa_from=args.kappa_from,
@@ -203,6 +205,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--index", type=int, default=0, help="which condition for --method single")
     p.add_argument("--guidance", type=float, default=2.0, help="classifier-free guidance weight w (1 = none)")
     p.add_argument("--num", type=int, required=True)
+    p.add_argument("--first-index", type=int, default=0,
+                   help="number the designs from this index (a shard of a larger run); seeds follow the index")
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--batch-size", type=int, default=500)

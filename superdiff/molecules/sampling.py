@@ -55,9 +55,11 @@ def and_bias(conds: Sequence[str], label_frequency: dict[str, float], steps: int
     return [v / steps for v in b]
 
 
-def design_seeds(seed: int, num: int) -> list[int]:
-    """Per-design seeds: design i's seed depends only on (seed, i), never on ``num`` or the batch."""
-    return [int(np.random.SeedSequence([int(seed), i]).generate_state(1, dtype=np.uint32)[0]) for i in range(num)]
+def design_seeds(seed: int, num: int, first_index: int = 0) -> list[int]:
+    """Seeds of designs ``first_index .. first_index + num - 1``: design i's seed depends only on (seed, i), never
+    on ``num``, the batch or the shard it runs in."""
+    return [int(np.random.SeedSequence([int(seed), i]).generate_state(1, dtype=np.uint32)[0])
+            for i in range(first_index, first_index + num)]
 
 
 def make_operator(method: str, num_conditions: int, index: int = 0, temperature: float = 1.0,
@@ -97,7 +99,8 @@ class MoleculeSampler:
         return cls(Path(weights_dir or default_weights_dir()), torch.device(device))
 
     def latents(self, conds: Sequence[str], method: str, *, index: int = 0, guidance: float = 2.0, num: int = 100,
-                seed: int = 0, steps: int = 200, batch_size: int = 500, curvature_correction: bool = True,
+                seed: int = 0, first_index: int = 0, steps: int = 200, batch_size: int = 500,
+                curvature_correction: bool = True,
                 and_log_ratio: float = DEFAULT_AND_LOG_RATIO, and_target: str = DEFAULT_AND_TARGET,
                 kappa_from: str = "guided", exponents: Sequence[float] | None = None,
                 progress: bool = False) -> tuple[GuidedResult, list[str], list[int]]:
@@ -107,8 +110,10 @@ class MoleculeSampler:
             raise ValueError("give at least one --condition")
         if num < 1:
             raise ValueError(f"--num must be >= 1, got {num}")
+        if first_index < 0:
+            raise ValueError(f"--first-index must be >= 0, got {first_index}")
         if method == "product":
-            seeds = design_seeds(seed, num)
+            seeds = design_seeds(seed, num, first_index)
             result = sample_guided_product([ConditionalScore(self.net, (c,)) for c in conds],
                                            ConditionalScore(self.net, ()), self.net.schedule(), guidance=guidance,
                                            exponents=exponents, dim=self.net.config.latent_dim, seeds=seeds,
@@ -122,7 +127,7 @@ class MoleculeSampler:
                 if method == "and" else None)
         operator = make_operator(method, len(conds), index, curvature_correction=curvature_correction,
                                  and_bias=bias)
-        seeds = design_seeds(seed, num)
+        seeds = design_seeds(seed, num, first_index)
         result = sample_guided(models, ConditionalScore(self.net, ()), self.net.schedule(), operator,
                                guidance=guidance, dim=self.net.config.latent_dim, seeds=seeds, steps=steps,
                                batch_size=batch_size, kappa_from=kappa_from, progress=progress,
@@ -137,12 +142,13 @@ class MoleculeSampler:
         """Sample, decode and score: one row per design (smiles, valid, properties, p_<target>, log_q_*, kappa_*)."""
         start = time.time()
         result, names, seeds = self.latents(conds, method, **kwargs)
+        first = kwargs.get("first_index", 0)
         t_sample = time.time() - start
         smiles = self.decode(result.x)
         t_decode = time.time() - start - t_sample
         frame = self.predictor.score_smiles(smiles)
         frame.insert(0, "seed", seeds)
-        frame.insert(0, "design", np.arange(len(seeds)))
+        frame.insert(0, "design", np.arange(first, first + len(seeds)))
         for j, name in enumerate(names):
             frame[f"log_q_{name}"] = result.log_q[:, j].cpu().numpy()
             frame[f"kappa_mean_{name}"] = result.kappa_mean[:, j].cpu().numpy()

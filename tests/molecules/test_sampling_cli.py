@@ -44,6 +44,10 @@ def test_design_results_do_not_depend_on_batch(sampler):
     assert seeds_b[:3] == seeds_a == design_seeds(5, 3)
     np.testing.assert_allclose(a.x.numpy(), b.x[:3].numpy(), rtol=1e-5, atol=1e-5)
     assert sampler.decode(a.x) == sampler.decode(b.x[:3])
+    # designs 3..5 run as their own shard (first_index = 3) equal designs 3..5 of the whole run
+    c, _, seeds_c = sampler.latents(["gsk3b", "druglike"], "or", num=3, first_index=3, seed=5, steps=25)
+    assert seeds_c == seeds_b[3:]
+    np.testing.assert_allclose(c.x.numpy(), b.x[3:].numpy(), rtol=1e-5, atol=1e-5)
 
 
 def test_bad_conditions_are_clear_errors(sampler, capsys):

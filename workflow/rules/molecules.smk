@@ -20,10 +20,11 @@ rule sample_molecules:
         weights=molecule_weights,
         args=molecule_sample_args,
         num=shard_size,
+        seed=CAMPAIGN_SEED,
         outdir=subpath(output.table, parent=True),
     shell:
-        "superdiff sample-molecules {params.args} --num {params.num} --seed {wildcards.first} "
-        "--out {params.outdir} > {log} 2>&1"
+        "superdiff sample-molecules {params.args} --num {params.num} --first-index {wildcards.first} "
+        "--seed {params.seed} --out {params.outdir} > {log} 2>&1"
 
 
 rule molecule_method_table:
