@@ -59,12 +59,28 @@ def bar_verdict(results: dict) -> dict:
     return verdict
 
 
-def print_table(results: dict) -> None:
-    print(f"{'method':8s} {'n':>4s} {'bonds ok':>9s} {'no clash':>9s} {'helix':>6s} {'strand':>7s} "
+HEADER = (f"{'method':8s} {'n':>4s} {'bonds ok':>9s} {'no clash':>9s} {'helix':>6s} {'strand':>7s} "
           f"{'bond mean±sd (Å)':>17s} {'time':>7s}")
+
+
+def format_row(method: str, r: dict) -> str:
+    return (f"{method:8s} {r['n']:4d} {r['bond_ok']:9.3f} {r['clash_free']:9.3f} {r['helix']:6.3f} "
+            f"{r['strand']:7.3f} {r['bond_mean']:8.2f} ± {r['bond_std']:5.2f} {r['seconds']:6.0f}s")
+
+
+def print_table(results: dict) -> None:
+    print(HEADER)
     for method, r in results.items():
-        print(f"{method:8s} {r['n']:4d} {r['bond_ok']:9.3f} {r['clash_free']:9.3f} {r['helix']:6.3f} "
-              f"{r['strand']:7.3f} {r['bond_mean']:8.2f} ± {r['bond_std']:5.2f} {r['seconds']:6.0f}s", flush=True)
+        print(format_row(method, r), flush=True)
+
+
+def write_verdict(results: dict, out: str, extra: dict) -> int:
+    """Print each criterion's PASS/FAIL, write the report (results, verdict, ``extra``) to ``out``; exit code."""
+    verdict = bar_verdict(results)
+    for key, ok in verdict.items():
+        print(f"{key:28s} {'PASS' if ok else 'FAIL'}")
+    write_json_atomic(out, {"results": results, "verdict": verdict, "passed": all(verdict.values()), **extra})
+    return 0 if all(verdict.values()) else 1
 
 
 def merge(paths: list[str], out: str) -> int:
@@ -75,12 +91,7 @@ def merge(paths: list[str], out: str) -> int:
         results.update(report["results"])
         settings.append(report["provenance"]["settings"])
     print_table(results)
-    verdict = bar_verdict(results)
-    for key, ok in verdict.items():
-        print(f"{key:28s} {'PASS' if ok else 'FAIL'}")
-    write_json_atomic(out, {"results": results, "verdict": verdict, "passed": all(verdict.values()),
-                            "merged_from": paths, "provenance": provenance({"runs": settings})})
-    return 0 if all(verdict.values()) else 1
+    return write_verdict(results, out, {"merged_from": paths, "provenance": provenance({"runs": settings})})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,24 +115,15 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device(args.device)
     models = [load_model(spec, device) for spec in args.models]
     results = {}
-    print(f"{'method':8s} {'n':>4s} {'bonds ok':>9s} {'no clash':>9s} {'helix':>6s} {'strand':>7s} "
-          f"{'bond mean±sd (Å)':>17s} {'time':>7s}")
+    print(HEADER)
     for method in args.methods:
         traces, seconds = run_method(method, models, list(args.models), args.lengths, args.num, args.seed,
                                      args.steps, args.batch_size, device)
         r = assess(traces).to_dict()
         r["seconds"] = seconds
         results[method] = r
-        print(f"{method:8s} {r['n']:4d} {r['bond_ok']:9.3f} {r['clash_free']:9.3f} {r['helix']:6.3f} "
-              f"{r['strand']:7.3f} {r['bond_mean']:8.2f} ± {r['bond_std']:5.2f} {seconds:6.0f}s", flush=True)
-    verdict = bar_verdict(results)
-    for key, ok in verdict.items():
-        print(f"{key:28s} {'PASS' if ok else 'FAIL'}")
-    report = {"results": results, "verdict": verdict, "passed": all(verdict.values()),
-              "provenance": provenance(vars(args))}
-    write_json_atomic(args.out, report)
-    print(json.dumps({"results": results, "verdict": verdict}, indent=1))
-    return 0 if all(verdict.values()) else 1
+        print(format_row(method, r), flush=True)
+    return write_verdict(results, args.out, {"provenance": provenance(vars(args))})
 
 
 if __name__ == "__main__":

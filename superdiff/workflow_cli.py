@@ -71,17 +71,12 @@ def cmd_concat_tables(args) -> int:
 def cmd_verify_models(args) -> int:
     from superdiff.io import provenance, write_json_atomic
     from superdiff.models.registry import load_model, parse_spec
+    from superdiff.proteins.sampling import check_lengths
 
     entries = []
     for spec in args.model:
         model = load_model(spec, args.device)  # fetches (cached) and checks sha256; raises on a mismatch
-        check = getattr(model, "check_length", None)
-        for length in args.length or []:
-            if check is not None:
-                try:
-                    check(length)
-                except ValueError as err:
-                    raise ValueError(f"model {spec} cannot sample the campaign's length {length}: {err}") from err
+        check_lengths([model], [spec], args.length or [])
         manifest = getattr(model, "manifest", {}) or {}
         entries.append({"spec": spec, "kind": parse_spec(spec)["kind"], "class": type(model).__name__,
                         "sha256": manifest.get("sha256"), "file": manifest.get("file"),

@@ -178,7 +178,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             p.add_argument("--all-moleculeace", action="store_true",
                            help="add every MoleculeACE molecule (30 ChEMBL targets) to the training corpus")
             p.add_argument("--augment", type=int, default=0,
-                           help="jittered copies of every corpus latent, each labelled by its decoded molecule")
+                           help="jittered copies of every corpus latent (labelled as --label-source says)")
             p.add_argument("--augment-sigma", type=float, default=0.1,
                            help="std of the jitter in standardised latent units")
             p.add_argument("--rare-copies", type=int, default=0,

@@ -76,12 +76,10 @@ def _sample_chunk(cond_models, uncond_model, schedule, operator, guidance, dim, 
         extra = (1.0 - guidance) * g2 * dtau * (scores.detach().double() * s_u.double()[:, None]).sum(-1)
         quad = ((lambda u, _x=x_in, _s=scores: density.quadratic_forms(_x, _s, u))
                 if needs_grad and scores.requires_grad else None)
-        if kappa_from == "guided":
-            ctx = StepContext(scores=scores.detach(), log_q=log_q, noise=xi, g2=g2, dtau=dtau, drift_scale=guidance,
-                              noise_scale=1.0, log_q_extra=extra, quadratic_forms=quad)
-        else:  # the reference recipe: κ as if the step were unguided, guidance applied afterwards
-            ctx = StepContext(scores=scores.detach(), log_q=log_q, noise=xi, g2=g2, dtau=dtau, drift_scale=1.0,
-                              noise_scale=1.0, log_q_extra=None, quadratic_forms=quad)
+        guided = kappa_from == "guided"  # else the reference recipe: κ as if unguided, guidance applied afterwards
+        ctx = StepContext(scores=scores.detach(), log_q=log_q, noise=xi, g2=g2, dtau=dtau,
+                          drift_scale=guidance if guided else 1.0, noise_scale=1.0,
+                          log_q_extra=extra if guided else None, quadratic_forms=quad)
         comb = operator.combine(ctx)
         scores = scores.detach()
         v = (1.0 - guidance) * s_u + guidance * comb.score

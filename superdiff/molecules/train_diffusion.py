@@ -2,11 +2,10 @@
 
 Data: the autoencoder's corpus (MOSES subset + GSK3β/JAK2 measured molecules), encoded to posterior means and
 standardised, plus ``augment`` jittered copies of every latent (Gaussian, ``augment_sigma`` in standardised units).
-Each latent is labelled by the molecule it DECODES to (the project's predictors at probability >= 0.5, QED >= 0.6):
-the properties are measured after decoding, and this autoencoder is lossy (the encoded molecule's QED correlates
-only ~0.4 with its decoded molecule's), so labels of the encoder's input would describe a different molecule
-from the one a sample in that region becomes. Positives of the rare activity labels are oversampled so each makes
-up about ``positive_share`` of a batch.
+Labels (the project's predictors at probability >= 0.5, QED >= 0.6) come from the molecule a latent was encoded
+from (``label_source="input"``, the default) or from the molecule it decodes to (``"decoded"``: this autoencoder
+is lossy, the encoded molecule's QED correlates only ~0.4 with its decoded molecule's). Positives of the rare
+activity labels are oversampled so each makes up about ``positive_share`` of a batch.
 """
 
 from __future__ import annotations
@@ -93,10 +92,14 @@ def oversampling_factors(y: np.ndarray, labels: list[str], positive_share: float
 
 
 def sampling_weights(y: np.ndarray, labels: list[str], positive_share: float,
-                     base: np.ndarray | None = None, joint: bool = True) -> np.ndarray:
-    """Per-example sampling probabilities ``[N]``: ``base`` times every label's oversampling factor."""
+                     base: np.ndarray | None = None, joint: bool = True,
+                     factors: np.ndarray | None = None) -> np.ndarray:
+    """Per-example sampling probabilities ``[N]``: ``base`` times every label's oversampling factor
+    (``factors`` from :func:`oversampling_factors` when already fitted)."""
     base = np.ones(len(y)) if base is None else base
-    w = base * oversampling_factors(y, labels, positive_share, base, joint).prod(axis=1)
+    if factors is None:
+        factors = oversampling_factors(y, labels, positive_share, base, joint)
+    w = base * factors.prod(axis=1)
     return w / w.sum()
 
 
@@ -182,7 +185,7 @@ def train_diffusion(out_dir: Path | None = None, n_moses: int = 60_000, steps: i
     base = 1.0 / np.bincount(source)[source]  # every corpus molecule weighs 1 in total
     schedule = VPSchedule(config.beta_min, config.beta_max)
     factors = oversampling_factors(y, config.labels, positive_share, base, joint=unbiased_oversampling)
-    probs = sampling_weights(y, config.labels, positive_share, base, joint=unbiased_oversampling)
+    probs = sampling_weights(y, config.labels, positive_share, base, factors=factors)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
     start, losses = time.time(), []

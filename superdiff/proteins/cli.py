@@ -37,10 +37,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-crop", type=int, default=50)
     p.add_argument("--max-crop", type=int, default=128)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    p.add_argument("--helix-margin", type=float, default=0.15,
-                   help="helix subset: chains whose P-SEA helix minus strand fraction exceeds this")
-    p.add_argument("--strand-margin", type=float, default=0.05,
-                   help="strand subset: chains whose P-SEA strand minus helix fraction exceeds this")
+    p.add_argument("--helix-margin", type=float, default=None,
+                   help="helix subset: chains whose P-SEA helix minus strand fraction exceeds this (default 0.15)")
+    p.add_argument("--strand-margin", type=float, default=None,
+                   help="strand subset: chains whose P-SEA strand minus helix fraction exceeds this (default 0.05)")
     p.add_argument("--target-bins", type=int, default=0,
                    help="distance bins of the local-geometry head (0: plain regression)")
     p.add_argument("--device", default="cpu")
@@ -112,9 +112,11 @@ def _train_backbone(args: argparse.Namespace) -> int:
     from superdiff.proteins.ca_model import CAModelConfig
 
     model_cfg = CAModelConfig(target_bins=args.target_bins).to_dict()
+    margins = {k: v for k, v in (("helix_margin", args.helix_margin), ("strand_margin", args.strand_margin))
+               if v is not None}  # unset: TrainConfig's defaults
     cfg = TrainConfig(subset=args.subset, steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                      max_minutes=args.max_minutes, min_crop=args.min_crop, max_crop=args.max_crop,
-                      helix_margin=args.helix_margin, strand_margin=args.strand_margin, model=model_cfg)
+                      max_minutes=args.max_minutes, min_crop=args.min_crop, max_crop=args.max_crop, model=model_cfg,
+                      **margins)
     chains = select_subset(load_training_chains(args.data, min_length=args.min_crop), cfg)
     print(f"training on {len(chains)} chains ({sum(len(c.ca) for c in chains)} residues), subset {args.subset}",
           flush=True)

@@ -197,8 +197,9 @@ def train(chains: Sequence[TrainingChain], cfg: TrainConfig, device: str | torch
     torch.manual_seed(cfg.seed)  # parameter initialisation only; sampling never uses the global RNG
     rng = np.random.default_rng(cfg.seed)
     schedule, space = VPSchedule(), CentredCoordinates()
-    model = CADenoiser(CAModelConfig(**cfg.model)).to(device)
-    if init is not None:
+    if init is None:
+        model = CADenoiser(CAModelConfig(**cfg.model)).to(device)
+    else:
         model = CADenoiser(init.cfg, init.beta_min, init.beta_max).to(device)
         model.load_state_dict(init.state_dict())
     ema = copy.deepcopy(model).requires_grad_(False)
