@@ -7,6 +7,7 @@ Weights are stored as safetensors plus a JSON config holding the vocabulary: loa
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,9 @@ class AutoencoderConfig:
     embed_dim: int = 64
     hidden_dim: int = 256
     latent_dim: int = 32
+    # Lower bound on every posterior std (prior units). A floor forces the decoder to map a whole neighbourhood
+    # to one molecule, so properties vary smoothly over the latent space the diffusion model samples from.
+    posterior_std_floor: float = 0.0
 
 
 def smiles_to_tokens(smiles: str) -> list[str] | None:
@@ -84,7 +88,8 @@ class SelfiesVAE(nn.Module):
                                                    enforce_sorted=False)
         _, hidden = self.encoder(packed)  # [2, B, H]
         hidden = torch.cat([hidden[0], hidden[1]], dim=-1)
-        return self.to_mu(hidden), self.to_logvar(hidden).clamp(-10, 5)
+        floor = 2 * math.log(self.config.posterior_std_floor) if self.config.posterior_std_floor > 0 else -10.0
+        return self.to_mu(hidden), self.to_logvar(hidden).clamp(max(floor, -10.0), 5)
 
     def decode_logits(self, z: Tensor, ids: Tensor) -> Tensor:
         """Teacher-forced logits ``[B, L-1, V]`` predicting ids[:, 1:]."""

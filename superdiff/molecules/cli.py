@@ -32,7 +32,10 @@ def cmd_train_autoencoder(args) -> int:
                                           device=args.device), indent=2, default=str))
         return 0
     print(json.dumps(train_autoencoder(args.out, n_moses=args.n_moses, steps=args.steps, seed=args.seed,
-                                       device=args.device), indent=2, default=str))
+                                       kl_weight=args.kl_weight, posterior_std_floor=args.posterior_std_floor,
+                                       hidden_dim=args.hidden, batch_size=args.batch_size,
+                                       all_moleculeace=args.all_moleculeace, device=args.device),
+                     indent=2, default=str))
     return 0
 
 
@@ -174,6 +177,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         if name == "train-molecule-autoencoder":
             p.add_argument("--finetune-decoder", action="store_true",
                            help="continue training only the decoder of the stored autoencoder (latents unchanged)")
+            p.add_argument("--kl-weight", type=float, default=0.02, help="β of the KL term (annealed over 30 %%)")
+            p.add_argument("--posterior-std-floor", type=float, default=0.0,
+                           help="lower bound on every posterior std (prior units); larger = smoother decoder")
+            p.add_argument("--hidden", type=int, default=256, help="GRU width")
+            p.add_argument("--batch-size", type=int, default=128)
+            p.add_argument("--all-moleculeace", action="store_true",
+                           help="add every MoleculeACE molecule (30 ChEMBL targets) to the training corpus")
         if name == "train-molecule-diffusion":
             p.add_argument("--all-moleculeace", action="store_true",
                            help="add every MoleculeACE molecule (30 ChEMBL targets) to the training corpus")
