@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 from superdiff.io import provenance, write_json_atomic
+from superdiff.molecules.guidance import KAPPA_FROM
 from superdiff.molecules.metrics import composition_table, generation_metrics
 from superdiff.molecules.sampling import AND_TARGETS, DEFAULT_AND_LOG_RATIO, DEFAULT_AND_TARGET, MoleculeSampler
 
@@ -51,7 +52,8 @@ def run(sampler: MoleculeSampler, name: str, guidance: float, args) -> dict:
     start = time.time()
     frame, _ = sampler.sample(list(CONDITIONS), method, index=index, guidance=guidance, num=args.num,
                               seed=args.seed, steps=args.steps, batch_size=args.batch_size,
-                              and_log_ratio=args.and_log_ratio, and_target=args.and_target, progress=False)
+                              and_log_ratio=args.and_log_ratio, and_target=args.and_target,
+                              kappa_from=args.kappa_from, progress=False)
     seconds = time.time() - start
     if args.save_samples:
         folder = Path(args.save_samples) / f"w{guidance:g}" / name
@@ -88,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="AND's target log q_gsk3b − log q_druglike (default: sample-molecules' default)")
     parser.add_argument("--and-target", choices=AND_TARGETS, default=DEFAULT_AND_TARGET,
                         help="what AND equalises (default: sample-molecules' default)")
+    parser.add_argument("--kappa-from", choices=KAPPA_FROM, default="guided",
+                        help="κ for the guided step (default) or as if unguided (the reference LDMol recipe)")
     parser.add_argument("--fcd-reference", type=int, default=0, help="MOSES test molecules for FCD (0 = skip)")
     parser.add_argument("--weights", type=Path, default=None)
     parser.add_argument("--threads", type=int, default=1)
@@ -100,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     report, passed = {}, True
     for w in args.guidance:
         print(f"guidance w = {w:g}, {args.num} molecules per method, seed {args.seed}, {args.steps} steps, "
-              f"AND target {args.and_target}, extra log-ratio {args.and_log_ratio:g}\n{HEADER}", flush=True)
+              f"AND target {args.and_target}, extra log-ratio {args.and_log_ratio:g}, "
+              f"κ from {args.kappa_from}\n{HEADER}", flush=True)
         results = {}
         for name in args.methods:
             results[name] = run(sampler, name, w, args)

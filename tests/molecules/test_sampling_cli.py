@@ -74,12 +74,24 @@ def test_score_cli_counts_invalid_smiles(tmp_path, capsys):
     assert "2 of 4 SMILES are invalid" in capsys.readouterr().err
 
 
-def test_quality_validity_uniqueness_small(sampler):
-    """Cheap part of the quality bar: >= 90 % valid and unique on 150 AND samples."""
-    frame, _ = sampler.sample(["gsk3b", "druglike"], "and", num=150, seed=11, steps=60)
+@pytest.mark.parametrize("method", ["and", "joint"])
+def test_quality_validity_uniqueness_small(sampler, method):
+    """Cheap part of the quality bar: >= 90 % valid and unique on 150 samples. The joint label has the fewest
+    training positives, so it is the first to collapse onto memorised molecules (the previous model: 0.70)."""
+    frame, _ = sampler.sample(["gsk3b", "druglike"], method, num=150, seed=11, steps=60)
     valid = frame[frame["valid"]]
     assert len(valid) / len(frame) >= 0.9
     assert valid["canonical"].nunique() / len(valid) >= 0.9
+
+
+def test_each_condition_steers_toward_its_property(sampler):
+    """Guidance on one label moves its own property: GSK3β probability under `gsk3b`, QED under `druglike`
+    (1000-sample means at w = 2: p 0.18 vs 0.09, QED 0.56 vs 0.67; 120 samples keep the gaps far beyond noise)."""
+    kwargs = dict(num=120, seed=5, steps=60, guidance=2.0)
+    gsk, _ = sampler.sample(["gsk3b", "druglike"], "single", index=0, **kwargs)
+    drug, _ = sampler.sample(["gsk3b", "druglike"], "single", index=1, **kwargs)
+    assert gsk["p_gsk3b"].mean() > drug["p_gsk3b"].mean() + 0.04
+    assert drug["qed"].mean() > gsk["qed"].mean() + 0.05
 
 
 def test_and_log_ratio_bias_sets_final_log_ratio(sampler):
