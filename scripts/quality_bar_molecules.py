@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from superdiff.io import provenance, write_json_atomic
-from superdiff.molecules.guidance import KAPPA_FROM
+from superdiff.molecules.guidance import DEFAULT_KAPPA_FROM, KAPPA_FROM
 from superdiff.molecules.metrics import composition_table, generation_metrics
 from superdiff.molecules.sampling import AND_TARGETS, DEFAULT_AND_LOG_RATIO, DEFAULT_AND_TARGET, MoleculeSampler
 
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="AND's target log q_gsk3b − log q_druglike (default: sample-molecules' default)")
     parser.add_argument("--and-target", choices=AND_TARGETS, default=DEFAULT_AND_TARGET,
                         help="what AND equalises (default: sample-molecules' default)")
-    parser.add_argument("--kappa-from", choices=KAPPA_FROM, default="guided",
+    parser.add_argument("--kappa-from", choices=KAPPA_FROM, default=DEFAULT_KAPPA_FROM,
                         help="κ for the guided step (default) or as if unguided (the reference LDMol recipe)")
     parser.add_argument("--fcd-reference", type=int, default=0, help="MOSES test molecules for FCD (0 = skip)")
     parser.add_argument("--weights", type=Path, default=None)

@@ -156,6 +156,7 @@ def cmd_metrics(args) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the molecule subcommands."""
     from superdiff.molecules.conditions import LABELS
+    from superdiff.molecules.guidance import DEFAULT_KAPPA_FROM, KAPPA_FROM
     from superdiff.molecules.sampling import AND_TARGETS, DEFAULT_AND_LOG_RATIO, DEFAULT_AND_TARGET, METHODS
 
     p = sub.add_parser("train-predictors", help="train the GSK3β / JAK2 activity forests (MoleculeACE + MOSES)")
@@ -226,7 +227,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--and-target", choices=AND_TARGETS, default=DEFAULT_AND_TARGET,
                    help="AND equalises the conditional densities q(x|c_i) (default, the paper's AND) or the label "
                         "posteriors p(c_i|x) (bias -log p(c_i) from the training frequencies stored with the model)")
-    p.add_argument("--kappa-from", choices=("guided", "unguided"), default="guided",
+    p.add_argument("--kappa-from", choices=KAPPA_FROM, default=DEFAULT_KAPPA_FROM,
                    help="solve κ for the guided step (default) or, as the reference code, for the unguided one")
     p.add_argument("--exponent", type=float, action="append", default=None,
                    help="product: exponent c_i per condition (repeat; default all 1); the guided target is "

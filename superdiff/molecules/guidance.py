@@ -46,6 +46,7 @@ class GuidedResult:
 
 
 KAPPA_FROM = ("guided", "unguided")
+DEFAULT_KAPPA_FROM = "guided"
 
 
 def _sample_chunk(cond_models, uncond_model, schedule, operator, guidance, dim, seeds, steps, t_min, device, dtype,
@@ -107,7 +108,7 @@ def sample_guided(
     steps: int = 200,
     t_min: float = 1e-3,
     batch_size: int = 500,
-    kappa_from: str = "guided",
+    kappa_from: str = DEFAULT_KAPPA_FROM,
     progress: bool = False,
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,

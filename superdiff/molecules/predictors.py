@@ -95,10 +95,8 @@ def train_predictors(out_dir: Path | None = None, targets: tuple[str, ...] = tup
                   "inactive": f"pKi <= {INACTIVE_PKI} plus MOSES decoys (3 per active)",
                   "features": f"Morgan radius {RADIUS}, {N_BITS} bits", "model": "RandomForest",
                   "n_estimators": n_estimators, "seed": seed}
-        # The committed manifest must not name this machine's checkout: omit --out when it is the default.
-        out_flag = "" if Path(out_dir).resolve() == default_weights_dir().resolve() else f" --out {out_dir}"
-        record_artefact(out_dir, f"predictor_{target}", [file], config,
-                        f"superdiff train-predictors --seed {seed}{out_flag}", metrics)
+        record_artefact(out_dir, f"predictor_{target}", [file], config, f"superdiff train-predictors --seed {seed}",
+                        metrics)
         results[target] = metrics
         if progress:
             print(f"{target}: {metrics}")

@@ -13,7 +13,7 @@ import torch
 
 import superdiff
 from superdiff.molecules import conditions
-from superdiff.molecules.guidance import GuidedResult, sample_guided, sample_guided_product
+from superdiff.molecules.guidance import DEFAULT_KAPPA_FROM, GuidedResult, sample_guided, sample_guided_product
 from superdiff.molecules.latent_diffusion import ConditionalScore
 from superdiff.molecules.loading import load_autoencoder, load_diffusion
 from superdiff.molecules.predictors import PropertyPredictor
@@ -102,7 +102,7 @@ class MoleculeSampler:
                 seed: int = 0, first_index: int = 0, steps: int = 200, batch_size: int = 500,
                 curvature_correction: bool = True,
                 and_log_ratio: float = DEFAULT_AND_LOG_RATIO, and_target: str = DEFAULT_AND_TARGET,
-                kappa_from: str = "guided", exponents: Sequence[float] | None = None,
+                kappa_from: str = DEFAULT_KAPPA_FROM, exponents: Sequence[float] | None = None,
                 progress: bool = False) -> tuple[GuidedResult, list[str], list[int]]:
         """Sample standardised latents; returns (result, names of the tracked conditional models, design seeds)."""
         conds = conditions.check_conditions(conds, self.net.config.labels)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,14 @@ def read_manifest(folder: Path) -> dict[str, Any]:
 
 def record_artefact(folder: Path, name: str, files: list[str], config: dict[str, Any], command: str,
                     metrics: dict[str, Any] | None = None) -> None:
-    """Add or replace one artefact entry (files with their sha256) in ``folder/manifest.json``."""
+    """Add or replace one artefact entry (files with their sha256) in ``folder/manifest.json``.
+
+    ``command`` reproduces the artefact into the default weights folder; ``--out folder`` is appended only when
+    ``folder`` is elsewhere, so the committed manifest never names one machine's checkout.
+    """
     folder = Path(folder)
+    if folder.resolve() != default_weights_dir().resolve():
+        command += f" --out {shlex.quote(str(folder))}"
     manifest = read_manifest(folder)
     manifest["artefacts"][name] = {
         "files": {f: sha256_file(folder / f) for f in files},

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # CI step: start a one-node SLURM cluster on localhost, run the .test campaign through the slurm executor
-# (tests/cluster/test_slurm.py), stop the daemons again whatever happens. Must run as root. ~10 minutes (the timeout only guards against a hang).
+# (tests/cluster/test_slurm.py), stop the daemons again whatever happens. Must run as root.
+# ~10 minutes; the timeout only guards against a hang.
 #
 #   tests/cluster/run.sh            # from the repository root, after scripts/setup.sh
 set -euo pipefail
