@@ -23,8 +23,8 @@ from pathlib import Path
 
 import torch
 
+from superdiff.guidance import DEFAULT_KAPPA_FROM, KAPPA_FROM
 from superdiff.io import provenance, write_json_atomic
-from superdiff.molecules.guidance import DEFAULT_KAPPA_FROM, KAPPA_FROM
 from superdiff.molecules.metrics import composition_table, generation_metrics
 from superdiff.molecules.sampling import AND_TARGETS, DEFAULT_AND_LOG_RATIO, DEFAULT_AND_TARGET, MoleculeSampler
 

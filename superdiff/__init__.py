@@ -1,8 +1,9 @@
 """superdiff: compose pre-trained diffusion models at inference time (SuperDiff, Skreta et al. 2025).
 
-The public API: schedules, operators, :func:`sample` and its :class:`SampleResult`.
+The public API: schedules, operators, :func:`sample` and its :class:`SampleResult`, :class:`Guidance`.
 """
 
+from superdiff.guidance import Guidance
 from superdiff.operators import OPERATOR_NAMES, And, Average, Operator, Or, Product, Single, make_operator
 from superdiff.sampler import SampleResult, sample
 from superdiff.schedules import CosineVPSchedule, Schedule, VPSchedule
@@ -15,6 +16,7 @@ __all__ = [
     "CentredCoordinates",
     "CosineVPSchedule",
     "Euclidean",
+    "Guidance",
     "Operator",
     "Or",
     "Product",

@@ -169,6 +169,10 @@ class MoleculeMethod(_Strict):
     )
     index: int | None = Field(None, ge=0, description="Which condition (0-based) for operator 'single'.")
     curvature_correction: bool = Field(True, description="AND: include the curvature (Laplacian) term.")
+    and_target: Literal["density", "posterior", "typical"] | None = Field(
+        None, description="AND: equal densities (the paper's), equal label posteriors, or equal typicality "
+                          "(each density relative to its model's typical level); default: sample-molecules'."
+    )
     exponents: list[float] | None = Field(
         None, description="product: exponent per condition (default all 1); exact guided product via SMC."
     )
@@ -179,6 +183,8 @@ class MoleculeMethod(_Strict):
             raise ValueError("operator 'single' needs 'index' (which condition, 0-based)")
         if self.operator != "single" and self.index is not None:
             raise ValueError(f"'index' is only allowed with operator 'single', not '{self.operator}'")
+        if self.and_target is not None and self.operator != "and":
+            raise ValueError(f"'and_target' is only allowed with operator 'and', not '{self.operator}'")
         if self.exponents is not None and self.operator != "product":
             raise ValueError(f"'exponents' is only allowed with operator 'product', not '{self.operator}'")
         return self

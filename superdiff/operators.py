@@ -29,10 +29,12 @@ class StepContext:
         drift_scale: ``λ`` in ``dx = (−f + λ g² u) dτ + noise``.
         noise_scale: ``η``.
         log_q_extra: ``[B, M]`` float64 terms of ``d log q^i`` known before the step beyond the Itô terms
-            (the ``η ≠ 1`` Laplacian correction), or None.
+            of the drift ``λ g² u`` and the noise (the ``η ≠ 1`` Laplacian correction, the unconditional part of
+            a guided drift: :mod:`superdiff.guidance`), or None.
         quadratic_forms: ``directions [B, K, D] -> [B, M, K]`` giving ``u_kᵀ ∂s_i/∂x u_k``; None when the
             models are not differentiable.
         div_f: ``∇·f_t`` over the diffusing coordinates (1 / unit time).
+        step: index of this step on the time grid (0 at ``t = 1``), for operators with per-step settings.
     """
 
     scores: Tensor
@@ -45,6 +47,7 @@ class StepContext:
     log_q_extra: Tensor | None = None
     quadratic_forms: Callable[[Tensor], Tensor] | None = None
     div_f: float = 0.0
+    step: int = 0
 
 
 @dataclass(frozen=True)
@@ -74,11 +77,13 @@ class Operator(ABC):
 
     Class attributes a sampler reads: ``min_models``; ``full_noise_only`` (the operator's math assumes the
     reverse SDE with noise scale 1); ``ess_threshold`` (resample the population when the effective sample
-    size falls below this fraction of the batch; None: never).
+    size falls below this fraction of the batch; None: never); ``feynman_kac`` (the operator carries importance
+    weights that are exact only for the drift ``λ g² Σ κ_i s_i``, so no outer guidance may change it).
     """
 
     min_models = 1
     full_noise_only = False
+    feynman_kac = False
     ess_threshold: float | None = None
 
     def validate(self, num_models: int) -> None:
@@ -273,7 +278,8 @@ class And(Operator):
 
     Args:
         bias: per-step log-ratio bias ``ℓ`` in nats: a scalar for two models (``log q^1 − log q^2`` grows by
-            ``ℓ`` per step) or one value per model.
+            ``ℓ`` per step), one value per model (``log q^i − log q^j`` grows by ``ℓ_i − ℓ_j``), or a path
+            ``[steps, M]`` with one row per step (e.g. :func:`superdiff.calibration.typical_and_bias`).
         curvature_correction: add ``−½ η² g² dτ Σ_k q_kᵀ ∇² log q^i q_k`` (the diffusion lost along the removed
             directions ``q_k``) to each model's estimate and to the constraint. Needs differentiable models
             (one vector-Jacobian product per model and direction per step). The reference code omits it;
@@ -284,15 +290,33 @@ class And(Operator):
 
     min_models = 2
 
-    def __init__(self, bias: float | Sequence[float] = 0.0, curvature_correction: bool = True,
-                 degenerate_tol: float = 1e-10):
-        self.bias = float(bias) if isinstance(bias, (int, float)) else [float(b) for b in bias]
+    def __init__(self, bias: float | Sequence[float] | Sequence[Sequence[float]] | Tensor = 0.0,
+                 curvature_correction: bool = True, degenerate_tol: float = 1e-10):
+        if isinstance(bias, (int, float)):
+            self.bias = float(bias)
+        else:
+            self.bias = torch.as_tensor(bias, dtype=torch.float64).tolist()  # lists keep settings() JSON-ready
+        self._is_path = isinstance(self.bias, list) and bool(self.bias) and isinstance(self.bias[0], list)
         self.curvature_correction = bool(curvature_correction)
         self.degenerate_tol = float(degenerate_tol)
 
     def validate(self, num_models: int) -> None:
         super().validate(num_models)
-        self._bias = _per_model_bias(self.bias, num_models, "And")
+        if self._is_path:
+            self._bias = torch.tensor(self.bias, dtype=torch.float64)
+            if self._bias.shape[1] != num_models or not torch.isfinite(self._bias).all():
+                raise ValueError(f"And bias path has shape {tuple(self._bias.shape)}, expected finite [steps, "
+                                 f"{num_models}] (one row per step, one column per model)")
+        else:
+            self._bias = _per_model_bias(self.bias, num_models, "And")
+
+    def _step_bias(self, step: int) -> Tensor:
+        if self._bias.dim() == 1:
+            return self._bias
+        if step >= self._bias.shape[0]:
+            raise ValueError(f"And bias path has {self._bias.shape[0]} rows but the sampler reached step {step}: "
+                             "compute the path for the same number of steps")
+        return self._bias[step]
 
     def needs_derivatives(self) -> bool:
         return self.curvature_correction
@@ -320,7 +344,7 @@ class And(Operator):
             correction = -0.5 * ctx.noise_scale**2 * ctx.g2 * ctx.dtau * quad.sum(-1)
             known = correction if known is None else known + correction
         sq = s.pow(2).sum(-1)
-        bias = self._bias.to(s)
+        bias = self._step_bias(ctx.step).to(s)
         # Target inner products h_i = <u, δ_i> that equalise the log-density increments.
         target = 0.5 * ctx.g2 * ctx.dtau * (sq[:, :-1] - sq[:, -1:]) + (bias[:-1] - bias[-1:])
         if known is not None:
@@ -355,7 +379,8 @@ class And(Operator):
         )
 
     def __repr__(self) -> str:
-        return f"And(bias={self.bias}, curvature_correction={self.curvature_correction})"
+        bias = f"<path of {len(self.bias)} steps>" if self._is_path else self.bias
+        return f"And(bias={bias}, curvature_correction={self.curvature_correction})"
 
 
 def product_log_weight_increment(scores: Tensor, weights: Tensor, g2: float, dtau: float, div_f: float) -> Tensor:
@@ -387,6 +412,7 @@ class Product(Operator):
     """
 
     full_noise_only = True
+    feynman_kac = True
 
     def __init__(self, weights: Sequence[float] | None = None, resample: bool = True, ess_threshold: float = 0.5):
         if not 0.0 < ess_threshold <= 1.0:

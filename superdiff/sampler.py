@@ -7,6 +7,9 @@ Each step (reverse time ``τ = 1 − t``, Euler–Maruyama):
 3. the operator's weights and noise (:mod:`superdiff.operators`);
 4. ``dx = (−f + λ g² Σ κ_i s_i) dτ + ξ``, ``λ = (1 + η²) / 2``;
 5. each model's log density updated by the Itô (or kernel-ratio) estimator (:mod:`superdiff.density`).
+
+With :class:`~superdiff.guidance.Guidance` the drift in 4 becomes ``λ g² (w Σ κ_i s_i + (1 − w) s_u)`` and the
+operator is told so (``drift_scale`` and ``log_q_extra``; :mod:`superdiff.guidance` has the derivation).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from superdiff import density
+from superdiff.guidance import Guidance
 from superdiff.operators import Operator, StepContext
 from superdiff.resampling import effective_sample_size, systematic_resample
 from superdiff.schedules import Schedule
@@ -105,7 +109,7 @@ def _check_scores(outs: list[Tensor], x: Tensor, step: int, t: float, models: Se
 
 
 def _validate(models: Sequence, operator: Operator, steps: int, t_min: float, estimator: str, method: str,
-              noise_scale: float) -> None:
+              noise_scale: float, guidance: Guidance | None) -> None:
     if len(models) == 0:
         raise ValueError("models is empty: give at least one score model")
     if not isinstance(steps, int) or steps < 1:
@@ -123,6 +127,10 @@ def _validate(models: Sequence, operator: Operator, steps: int, t_min: float, es
     if operator.full_noise_only and (method == "ode" or noise_scale != 1.0):
         raise ValueError(f"{operator!r} needs the full-noise SDE (method='sde', noise_scale=1), got "
                          f"method={method!r}, noise_scale={noise_scale}")
+    if guidance is not None and guidance.active and operator.feynman_kac:
+        raise ValueError(f"{operator!r} cannot run inside guidance: its importance weights assume the drift "
+                         "Σ c_i s_i. Guidance is itself a product: add the unconditional model as a factor with "
+                         "exponent 1 − w Σc and scale the others by w")
     operator.validate(len(models))
 
 
@@ -159,6 +167,7 @@ def sample(
     progress: bool = False,
     device: torch.device | str | None = None,
     dtype: torch.dtype = torch.float32,
+    guidance: Guidance | None = None,
 ) -> SampleResult:
     """Sample from the superposition of ``models`` under ``operator`` and estimate every model's log density.
 
@@ -185,13 +194,17 @@ def sample(
         progress: show a progress bar.
         device: where to sample; defaults to ``x_init``'s device, else CPU.
         dtype: floating type of the samples and model inputs (log densities are always float64).
+        guidance: classifier-free guidance around the composition (:class:`~superdiff.guidance.Guidance`): the
+            drift uses ``w Σ κ_i s_i + (1 − w) s_u``; ``log_q`` stays the composed (conditional) models'.
 
     Returns:
         :class:`SampleResult`.
     """
     models = list(models)
     eta = 0.0 if method == "ode" else float(noise_scale)
-    _validate(models, operator, steps, t_min, estimator, method, eta)
+    _validate(models, operator, steps, t_min, estimator, method, eta, guidance)
+    if guidance is not None and not guidance.active:
+        guidance = None
     space = space or Euclidean()
     if x_init is None and shape is None:
         raise ValueError("give either shape (one sample's shape) or x_init")
@@ -215,7 +228,7 @@ def sample(
                    steps=steps, t_min=t_min, seeds=list(seeds[c]),
                    log_q_init=None if log_q_init is None else log_q_init[c], estimator=estimator, method=method,
                    noise_scale=noise_scale, hutchinson_probes=hutchinson_probes, space=space, record=record,
-                   progress=progress, device=device, dtype=dtype)
+                   progress=progress, device=device, dtype=dtype, guidance=guidance)
             for c in chunks
         ]
         return _concatenate(parts)
@@ -261,6 +274,13 @@ def sample(
         if k > 0 and not torch.isfinite(scores).all():
             _check_scores(outs, x, k, t, models)
         differentiable = needs_grad and scores.requires_grad
+        s_u = None
+        if guidance is not None:
+            with torch.no_grad():
+                out_u = guidance.unconditional(x.detach(), t_batch)
+            if k == 0 or not torch.isfinite(out_u).all():
+                _check_scores([out_u], x, k, t, [guidance.unconditional])
+            s_u = space.project(out_u).flatten(1)
 
         g2 = float(schedule.beta(t))
         f = schedule.drift(x.detach(), t).flatten(1)
@@ -278,11 +298,18 @@ def sample(
 
         quad = (lambda u, _x=x_in, _s=scores: density.quadratic_forms(_x, _s, u)) if differentiable else None
         div_f = float(schedule.divergence_of_drift(t, dim))
-        ctx = StepContext(scores=scores.detach(), log_q=log_q, noise=xi, g2=g2, dtau=dtau, drift_scale=lam,
-                          noise_scale=eta, log_q_extra=extra, quadratic_forms=quad, div_f=div_f)
+        drift_scale, known = lam, extra
+        if guidance is not None:
+            drift_scale = guidance.drift_scale(lam)
+            guided_extra = guidance.log_q_extra(scores.detach(), s_u, lam, g2, dtau)
+            if guided_extra is not None:  # enters log q through dx below, so only the operator is told
+                known = guided_extra if known is None else known + guided_extra
+        ctx = StepContext(scores=scores.detach(), log_q=log_q, noise=xi, g2=g2, dtau=dtau, drift_scale=drift_scale,
+                          noise_scale=eta, log_q_extra=known, quadratic_forms=quad, div_f=div_f, step=k)
         comb = operator.combine(ctx)
         scores = scores.detach()
-        dx = (-f + lam * g2 * comb.score) * dtau + comb.noise
+        velocity = comb.score if guidance is None else guidance.velocity(comb.score, s_u)
+        dx = (-f + lam * g2 * velocity) * dtau + comb.noise
 
         if estimator == "ito":
             inc = density.ito_increment(dx, scores, f, g2, div_f, dtau)

@@ -61,7 +61,7 @@ def sample_settings(args) -> dict:
             "guidance": args.guidance, "num": args.num, "first_index": args.first_index, "seed": args.seed,
             "steps": args.steps,
             "curvature_correction": not args.no_curvature_correction, "and_log_ratio": args.and_log_ratio,
-            "and_target": args.and_target,
+            "and_target": args.and_target, "calibration": args.calibration,
             "kappa_from": args.kappa_from, "exponents": args.exponent,
             "weights": str(args.weights) if args.weights else None}
 
@@ -85,7 +85,7 @@ def cmd_sample(args) -> int:
                                    batch_size=args.batch_size,
                                    curvature_correction=not args.no_curvature_correction,
                                    and_log_ratio=args.and_log_ratio, and_target=args.and_target,
-                                   kappa_from=args.kappa_from,
+                                   calibration=args.calibration, kappa_from=args.kappa_from,
                                    exponents=args.exponent, progress=True)
     write_parquet_atomic(target, frame)
     summary = {"validity": float(frame["valid"].mean()), **timing}
@@ -155,9 +155,15 @@ def cmd_metrics(args) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the molecule subcommands."""
+    from superdiff.guidance import DEFAULT_KAPPA_FROM, KAPPA_FROM
     from superdiff.molecules.conditions import LABELS
-    from superdiff.molecules.guidance import DEFAULT_KAPPA_FROM, KAPPA_FROM
-    from superdiff.molecules.sampling import AND_TARGETS, DEFAULT_AND_LOG_RATIO, DEFAULT_AND_TARGET, METHODS
+    from superdiff.molecules.sampling import (
+        AND_TARGETS,
+        DEFAULT_AND_LOG_RATIO,
+        DEFAULT_AND_TARGET,
+        DEFAULT_CALIBRATION,
+        METHODS,
+    )
 
     p = sub.add_parser("train-predictors", help="train the GSK3β / JAK2 activity forests (MoleculeACE + MOSES)")
     p.add_argument("--out", type=Path, default=None, help="weights folder (default resources/weights/molecules)")
@@ -225,8 +231,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--and-log-ratio", type=float, default=DEFAULT_AND_LOG_RATIO,
                    help="AND only, two conditions: extra target final log q_1 - log q_2 in nats")
     p.add_argument("--and-target", choices=AND_TARGETS, default=DEFAULT_AND_TARGET,
-                   help="AND equalises the conditional densities q(x|c_i) (default, the paper's AND) or the label "
-                        "posteriors p(c_i|x) (bias -log p(c_i) from the training frequencies stored with the model)")
+                   help="AND equalises each conditional density relative to its model's typical level (typical, "
+                        "default: a calibration pass samples each condition alone and AND follows the difference of "
+                        "their mean log-density paths), the densities q(x|c_i) themselves (density: the paper's "
+                        "AND) or the label posteriors p(c_i|x) (bias -log p(c_i) from the stored label frequencies)")
+    p.add_argument("--calibration", type=int, default=DEFAULT_CALIBRATION,
+                   help="--and-target typical: calibration designs per condition (same for every shard)")
     p.add_argument("--kappa-from", choices=KAPPA_FROM, default=DEFAULT_KAPPA_FROM,
                    help="solve κ for the guided step (default) or, as the reference code, for the unguided one")
     p.add_argument("--exponent", type=float, action="append", default=None,

@@ -12,8 +12,10 @@ import pandas as pd
 import torch
 
 import superdiff
+from superdiff.calibration import typical_and_bias
+from superdiff.guidance import DEFAULT_KAPPA_FROM
 from superdiff.molecules import conditions
-from superdiff.molecules.guidance import DEFAULT_KAPPA_FROM, GuidedResult, sample_guided, sample_guided_product
+from superdiff.molecules.guidance import GuidedResult, sample_guided, sample_guided_product
 from superdiff.molecules.latent_diffusion import ConditionalScore
 from superdiff.molecules.loading import load_autoencoder, load_diffusion
 from superdiff.molecules.predictors import PropertyPredictor
@@ -22,9 +24,13 @@ from superdiff.molecules.weights import default_weights_dir
 METHODS = ("single", "average", "or", "and", "joint", "product")
 #: AND's default extra target final ``log q_1 − log q_2`` (nats) on top of the ``and_target`` bias.
 DEFAULT_AND_LOG_RATIO = 0.0
-#: what AND equalises: the conditional densities q(x | c_i) (default), or the label posteriors p(c_i | x).
-AND_TARGETS = ("density", "posterior")
-DEFAULT_AND_TARGET = "density"
+#: what AND equalises: the conditional densities q(x | c_i) (the paper's AND), the label posteriors p(c_i | x), or
+#: (default) each density relative to its model's typical level (:mod:`superdiff.calibration`): conditions of very
+#: different breadth put the paper's equal-density set in the narrow one's tail (docs/molecules.md).
+AND_TARGETS = ("density", "posterior", "typical")
+DEFAULT_AND_TARGET = "typical"
+#: designs per condition in the calibration pass of ``and_target="typical"``.
+DEFAULT_CALIBRATION = 256
 
 
 def and_bias(conds: Sequence[str], label_frequency: dict[str, float], steps: int,
@@ -38,7 +44,8 @@ def and_bias(conds: Sequence[str], label_frequency: dict[str, float], steps: int
     that pins the rare label's posterior near its tiny prior. ``"posterior"`` sets
     ``b_i = −log p(c_i)`` (the labels' training frequencies, stored with the model), so AND asks for
     equal posteriors ``p(c_i | x)``: "both properties equally likely". ``and_log_ratio`` adds ``L`` to
-    ``b_1`` (two conditions only).
+    ``b_1`` (two conditions only). ``"typical"`` starts from ``b = 0`` here; the sampler adds the measured
+    typical-level path (:meth:`MoleculeSampler.latents`).
     """
     if and_target not in AND_TARGETS:
         raise ValueError(f"and_target must be one of {AND_TARGETS}, got {and_target!r}")
@@ -60,6 +67,11 @@ def design_seeds(seed: int, num: int, first_index: int = 0) -> list[int]:
     on ``num``, the batch or the shard it runs in."""
     return [int(np.random.SeedSequence([int(seed), i]).generate_state(1, dtype=np.uint32)[0])
             for i in range(first_index, first_index + num)]
+
+
+def calibration_seeds(seed: int, num: int) -> list[int]:
+    """Seeds of the calibration designs: a stream of their own, the same for every shard of a run."""
+    return [int(np.random.SeedSequence([int(seed), i, 1]).generate_state(1, dtype=np.uint32)[0]) for i in range(num)]
 
 
 def make_operator(method: str, num_conditions: int, index: int = 0, temperature: float = 1.0,
@@ -103,6 +115,7 @@ class MoleculeSampler:
                 curvature_correction: bool = True,
                 and_log_ratio: float = DEFAULT_AND_LOG_RATIO, and_target: str = DEFAULT_AND_TARGET,
                 kappa_from: str = DEFAULT_KAPPA_FROM, exponents: Sequence[float] | None = None,
+                calibration: int = DEFAULT_CALIBRATION,
                 progress: bool = False) -> tuple[GuidedResult, list[str], list[int]]:
         """Sample standardised latents; returns (result, names of the tracked conditional models, design seeds)."""
         conds = conditions.check_conditions(conds, self.net.config.labels)
@@ -125,6 +138,9 @@ class MoleculeSampler:
             models, names = [ConditionalScore(self.net, (c,)) for c in conds], list(conds)
         bias = (and_bias(conds, self.net.config.label_frequency, steps, and_target, and_log_ratio)
                 if method == "and" else None)
+        if method == "and" and and_target == "typical":
+            bias = (self._typical_path(models, guidance, kappa_from, seed, steps, batch_size, calibration, progress)
+                    + torch.tensor(bias, dtype=torch.float64)).tolist()
         operator = make_operator(method, len(conds), index, curvature_correction=curvature_correction,
                                  and_bias=bias)
         seeds = design_seeds(seed, num, first_index)
@@ -133,6 +149,15 @@ class MoleculeSampler:
                                batch_size=batch_size, kappa_from=kappa_from, progress=progress,
                                device=self.device)
         return result, names, seeds
+
+    def _typical_path(self, models, guidance, kappa_from, seed, steps, batch_size, calibration, progress):
+        """``[steps, M]`` AND bias: each condition's mean log-density path on its own guided samples."""
+        if calibration < 2:
+            raise ValueError(f"--calibration must be >= 2 designs, got {calibration}")
+        return typical_and_bias(models, self.net.schedule(), shape=(self.net.config.latent_dim,),
+                                seeds=calibration_seeds(seed, calibration), steps=steps, batch_size=batch_size,
+                                guidance=superdiff.Guidance(ConditionalScore(self.net, ()), guidance, kappa_from),
+                                progress=progress, device=self.device)
 
     def decode(self, x: torch.Tensor) -> list[str]:
         """Standardised latents ``[B, D]`` -> SMILES."""

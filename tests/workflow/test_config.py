@@ -85,6 +85,8 @@ def test_missing_key_is_named():
      "methods.or.bias has 1 values, expected one per model (2)"),
     (lambda d: d["proteins"]["methods"]["average"].update(index=0),
      "'index' is only allowed with operator 'single', not 'average'"),
+    (lambda d: d["molecules"]["methods"]["average"].update(and_target="typical"),
+     "'and_target' is only allowed with operator 'and', not 'average'"),
     (lambda d: d["proteins"].update(lengths=[50, 50]), "lengths must be distinct, got [50, 50]"),
     (lambda d: d["molecules"].update(conditions=["gsk3b", "egfr"]), "molecules.conditions.1: got \"egfr\""),
     (lambda d: d.update(device="gpu"), "device must be 'cpu', 'cuda', 'cuda:N' or 'mps', got 'gpu'"),

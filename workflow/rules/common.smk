@@ -249,6 +249,8 @@ def molecule_sample_args(wildcards):
         args += ["--index", str(m.index)]
     if m.operator == "and" and not m.curvature_correction:
         args += ["--no-curvature-correction"]
+    if m.and_target is not None:
+        args += ["--and-target", m.and_target]
     for e in m.exponents or []:
         args += ["--exponent", str(e)]
     args += ["--guidance", str(MOLECULES.guidance), "--steps", str(MOLECULES.steps)]
