@@ -18,7 +18,7 @@ from superdiff.molecules.sampling import MoleculeSampler
 
 #: (name, method, index, extra sampler settings). AND typical includes its calibration pass (a fixed cost per run:
 #: each condition alone on DEFAULT_CALIBRATION designs), so its rate rises with --num.
-METHODS = (("single:0", "single", 0, {}), ("single:1", "single", 1, {}), ("average", "average", 0, {}),
+METHODS = (("single", "single", 0, {}), ("single", "single", 1, {}), ("average", "average", 0, {}),
            ("or", "or", 0, {}), ("and:density", "and", 0, {"and_target": "density"}),
            ("and:typical", "and", 0, {"and_target": "typical"}), ("joint", "joint", 0, {}))
 

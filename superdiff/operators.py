@@ -311,7 +311,7 @@ class And(Operator):
             self._bias = _per_model_bias(self.bias, num_models, "And")
 
     def _step_bias(self, step: int) -> Tensor:
-        if self._bias.dim() == 1:
+        if not self._is_path:
             return self._bias
         if step >= self._bias.shape[0]:
             raise ValueError(f"And bias path has {self._bias.shape[0]} rows but the sampler reached step {step}: "

@@ -65,13 +65,16 @@ def and_bias(conds: Sequence[str], label_frequency: dict[str, float], steps: int
 def design_seeds(seed: int, num: int, first_index: int = 0) -> list[int]:
     """Seeds of designs ``first_index .. first_index + num - 1``: design i's seed depends only on (seed, i), never
     on ``num``, the batch or the shard it runs in."""
-    return [int(np.random.SeedSequence([int(seed), i]).generate_state(1, dtype=np.uint32)[0])
-            for i in range(first_index, first_index + num)]
+    return [_seed_from(int(seed), i) for i in range(first_index, first_index + num)]
 
 
 def calibration_seeds(seed: int, num: int) -> list[int]:
     """Seeds of the calibration designs: a stream of their own, the same for every shard of a run."""
-    return [int(np.random.SeedSequence([int(seed), i, 1]).generate_state(1, dtype=np.uint32)[0]) for i in range(num)]
+    return [_seed_from(int(seed), i, 1) for i in range(num)]
+
+
+def _seed_from(*entropy: int) -> int:
+    return int(np.random.SeedSequence(list(entropy)).generate_state(1, dtype=np.uint32)[0])
 
 
 def make_operator(method: str, num_conditions: int, index: int = 0, temperature: float = 1.0,
