@@ -1,9 +1,9 @@
 # Two targets a new user runs on a fresh machine; both create .venv and install everything first.
 #   make campaign   the default design campaign (Snakemake, 2 CPU cores)
-#   make test       the test suite
+#   make test       the test suite (make test-fast: without the tests marked slow)
 CORES ?= 2
 
-.PHONY: setup campaign demo test lint benchmarks
+.PHONY: setup campaign demo test test-fast lint benchmarks
 setup:
 	bash scripts/setup.sh
 
@@ -15,6 +15,10 @@ demo: setup
 
 test: setup
 	.venv/bin/pytest -q
+
+# The fast lane (< 3 min on 2 cores): everything except tests marked slow.
+test-fast: setup
+	.venv/bin/pytest -q -m "not slow"
 
 lint: setup
 	.venv/bin/ruff check superdiff tests benchmarks scripts

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import torch
 
-from superdiff.io import provenance, write_json_atomic
-from superdiff.models.registry import load_model
+from superdiff.files.atomic import write_json_atomic
+from superdiff.files.provenance import provenance
+from superdiff.proteins.registry import load_model
 from superdiff.proteins.sampling import SamplingRequest, sample_length
 
 METHODS = ("single", "or", "and")

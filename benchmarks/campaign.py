@@ -22,7 +22,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from superdiff.io import package_versions, write_json_atomic
+from superdiff.files.atomic import write_json_atomic
+from superdiff.files.provenance import package_versions
 
 
 def read_benchmarks(results: Path) -> pd.DataFrame:

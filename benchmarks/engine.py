@@ -53,7 +53,7 @@ def configurations(num_models: int) -> dict[str, dict]:
 
 
 def time_per_step(models, config: dict, batch: int, steps: int, device: torch.device) -> float:
-    schedule = superdiff.VPSchedule()
+    schedule = superdiff.VPLinear()
     generator = torch.Generator(device=device).manual_seed(0)
     x_init = torch.randn(batch, DIM, generator=generator, device=device)
     if device.type == "cuda":

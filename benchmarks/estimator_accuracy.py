@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 import superdiff
-from superdiff.analytic import GaussianMixture
+from superdiff.engine.analytic import GaussianMixture
 
 
 def main() -> None:
@@ -24,7 +24,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/estimator_accuracy.json"))
     args = parser.parse_args()
     torch.set_num_threads(1)
-    schedule = superdiff.VPSchedule()
+    schedule = superdiff.VPLinear()
     model = GaussianMixture([[2.0, 1.0], [-1.0, -2.0], [0.0, 2.5]], [0.5, 0.8, 0.3], [0.3, 0.5, 0.2],
                             schedule=schedule)
     x0 = torch.randn(args.paths, 2, generator=torch.Generator().manual_seed(3), dtype=torch.float64)

@@ -46,7 +46,7 @@ def _setuptools_for_cli() -> Path:
 def bench_mpnn(chains, workdir: Path) -> dict:
     import torch
 
-    from superdiff.evaluation.inverse_folding import design_sequences, load_mpnn
+    from superdiff.proteins.evaluation.inverse_folding import design_sequences, load_mpnn
     from superdiff.proteins.structure import Backbone, write_ca_pdb
 
     backbones = [Backbone(np.asarray(c.ca), c.sequence, "A") for c in chains]
@@ -87,7 +87,7 @@ def bench_mpnn(chains, workdir: Path) -> dict:
 
 
 def bench_tmalign(all_chains, n_designs: int = 24) -> dict:
-    from superdiff.evaluation.diversity import pairwise_tm
+    from superdiff.proteins.evaluation.diversity import pairwise_tm
 
     designs = [(np.asarray(c.ca), None) for c in _spread(all_chains, n_designs)]
     pairs = n_designs * (n_designs - 1) // 2
@@ -108,7 +108,7 @@ def _spread(chains, count):
 
 
 def bench_novelty(all_chains, designs, sizes=(25, 50, 100, None)) -> list[dict]:
-    from superdiff.evaluation.novelty import ReferenceChain, ReferenceSet, novelty_scores
+    from superdiff.proteins.evaluation.novelty import ReferenceChain, ReferenceSet, novelty_scores
 
     rows = []
     inputs = [(np.asarray(c.ca), c.sequence) for c in designs]
@@ -131,7 +131,8 @@ def bench_novelty(all_chains, designs, sizes=(25, 50, 100, None)) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     import torch
 
-    from superdiff.io import package_versions, write_json_atomic
+    from superdiff.files.atomic import write_json_atomic
+    from superdiff.files.provenance import package_versions
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backbones", type=int, default=4)

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import torch
 
-from superdiff.io import provenance, write_json_atomic
+from superdiff.files.atomic import write_json_atomic
+from superdiff.files.provenance import provenance
 from superdiff.molecules import data
 from superdiff.molecules.sampling import MoleculeSampler
 

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from rdkit import Chem
 
-from superdiff.io import write_json_atomic
+from superdiff.files.atomic import write_json_atomic
 from superdiff.molecules import data
 from superdiff.molecules.autoencoder import smiles_to_tokens
 from superdiff.molecules.loading import load_autoencoder

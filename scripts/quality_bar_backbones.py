@@ -19,9 +19,10 @@ import time
 
 import torch
 
-from superdiff.io import provenance, write_json_atomic
-from superdiff.models.registry import load_model
+from superdiff.files.atomic import write_json_atomic
+from superdiff.files.provenance import provenance
 from superdiff.proteins.quality import assess
+from superdiff.proteins.registry import load_model
 from superdiff.proteins.sampling import SamplingRequest, sample_length
 
 ALL_METHODS = ("helix", "strand", "average", "or", "and")

@@ -23,8 +23,9 @@ from pathlib import Path
 
 import torch
 
-from superdiff.guidance import DEFAULT_KAPPA_FROM, KAPPA_FROM
-from superdiff.io import provenance, write_json_atomic
+from superdiff.engine.guidance import DEFAULT_KAPPA_FROM, KAPPA_FROM
+from superdiff.files.atomic import write_json_atomic
+from superdiff.files.provenance import provenance
 from superdiff.molecules.metrics import composition_table, generation_metrics
 from superdiff.molecules.sampling import AND_TARGETS, DEFAULT_AND_LOG_RATIO, DEFAULT_AND_TARGET, MoleculeSampler
 

@@ -14,9 +14,9 @@ import sys
 COMMAND_MODULES = (
     "superdiff.demo",
     "superdiff.proteins.cli",
-    "superdiff.evaluation.cli",
+    "superdiff.proteins.evaluation.cli",
     "superdiff.molecules.cli",
-    "superdiff.workflow_cli",
+    "superdiff.campaign.cli",
 )
 
 

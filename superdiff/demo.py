@@ -13,13 +13,14 @@ from pathlib import Path
 import torch
 
 import superdiff
-from superdiff.analytic import GaussianMixture
-from superdiff.io import atomic_path, write_json_atomic, write_provenance
+from superdiff.engine.analytic import GaussianMixture
+from superdiff.files.atomic import atomic_path, write_json_atomic
+from superdiff.files.provenance import write_provenance
 
 
 def run_demo(out: Path, num: int = 500, steps: int = 500, seed: int = 0) -> dict:
     """Sample ``num`` points with each operator; return per-operator statistics (nats, coordinates)."""
-    schedule = superdiff.VPSchedule()
+    schedule = superdiff.VPLinear()
     experts = [GaussianMixture([[1.5, 0.0]], 1.0, schedule=schedule),
                GaussianMixture([[-1.5, 0.0]], 1.0, schedule=schedule)]
     operators = {"expert 1": superdiff.Single(0), "expert 2": superdiff.Single(1), "average": superdiff.Average(),

@@ -7,7 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from superdiff.io import provenance, write_json_atomic, write_parquet_atomic, write_provenance
+from superdiff.files.atomic import write_json_atomic, write_parquet_atomic
+from superdiff.files.provenance import provenance, write_provenance
 
 
 def _threads() -> None:
@@ -155,16 +156,12 @@ def cmd_metrics(args) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the molecule subcommands."""
-    from superdiff.guidance import DEFAULT_KAPPA_FROM, KAPPA_FROM
-    from superdiff.molecules.conditions import LABELS
-    from superdiff.molecules.sampling import (
-        AND_TARGETS,
-        DEFAULT_AND_LOG_RATIO,
-        DEFAULT_AND_TARGET,
-        DEFAULT_CALIBRATION,
-        METHODS,
-    )
+    _register_training(sub)
+    _register_sampling(sub)
+    _register_scoring(sub)
 
+
+def _register_training(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train-predictors", help="train the GSK3β / JAK2 activity forests (MoleculeACE + MOSES)")
     p.add_argument("--out", type=Path, default=None, help="weights folder (default resources/weights/molecules)")
     p.add_argument("--seed", type=int, default=0)
@@ -181,39 +178,58 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--steps", type=int, default=steps)
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--device", default="cpu")
-        if name == "train-molecule-autoencoder":
-            p.add_argument("--finetune-decoder", action="store_true",
-                           help="continue training only the decoder of the stored autoencoder (latents unchanged)")
-            p.add_argument("--kl-weight", type=float, default=0.02, help="β of the KL term (annealed over 30 %%)")
-            p.add_argument("--posterior-std-floor", type=float, default=0.0,
-                           help="lower bound on every posterior std (prior units); larger = smoother decoder")
-            p.add_argument("--hidden", type=int, default=256, help="GRU width")
-            p.add_argument("--batch-size", type=int, default=128)
-            p.add_argument("--all-moleculeace", action="store_true",
-                           help="add every MoleculeACE molecule (30 ChEMBL targets) to the training corpus")
-        if name == "train-molecule-diffusion":
-            p.add_argument("--all-moleculeace", action="store_true",
-                           help="add every MoleculeACE molecule (30 ChEMBL targets) to the training corpus")
-            p.add_argument("--augment", type=int, default=0,
-                           help="jittered copies of every corpus latent (labelled as --label-source says)")
-            p.add_argument("--augment-sigma", type=float, default=0.1,
-                           help="std of the jitter in standardised latent units")
-            p.add_argument("--rare-copies", type=int, default=0,
-                           help="extra jittered copies of every latent that decodes to a GSK3β/JAK2 positive")
-            p.add_argument("--rare-sigma", type=float, default=0.2,
-                           help="std of the jitter of those extra copies (standardised latent units)")
-            p.add_argument("--label-source", choices=("input", "decoded"), default="input",
-                           help="label a latent by the molecule it was encoded from (default) or decodes to")
-            p.add_argument("--posterior-augment", action="store_true",
-                           help="the --augment copies are draws from the encoder posterior q(z|molecule)")
-            p.add_argument("--unbiased-oversampling", action="store_true",
-                           help="joint oversampling factors and importance-weighted loss for unspecified labels "
-                                "(unconditional and other-label models then learn the natural distribution)")
-            p.add_argument("--positive-share", type=float, default=0.15,
-                           help="oversample each rare activity label's positives to about this batch share")
-            p.add_argument("--hidden", type=int, default=256, help="width of the ε-network")
-            p.add_argument("--blocks", type=int, default=3, help="residual blocks of the ε-network")
+        (_autoencoder_options if name == "train-molecule-autoencoder" else _diffusion_options)(p)
         p.set_defaults(func=func)
+
+
+def _autoencoder_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--finetune-decoder", action="store_true",
+                   help="continue training only the decoder of the stored autoencoder (latents unchanged)")
+    p.add_argument("--kl-weight", type=float, default=0.02, help="β of the KL term (annealed over 30 %%)")
+    p.add_argument("--posterior-std-floor", type=float, default=0.0,
+                   help="lower bound on every posterior std (prior units); larger = smoother decoder")
+    p.add_argument("--hidden", type=int, default=256, help="GRU width")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--all-moleculeace", action="store_true",
+                   help="add every MoleculeACE molecule (30 ChEMBL targets) to the training corpus")
+
+
+def _diffusion_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--all-moleculeace", action="store_true",
+                   help="add every MoleculeACE molecule (30 ChEMBL targets) to the training corpus")
+    p.add_argument("--augment", type=int, default=0,
+                   help="jittered copies of every corpus latent (labelled as --label-source says)")
+    p.add_argument("--augment-sigma", type=float, default=0.1,
+                   help="std of the jitter in standardised latent units")
+    p.add_argument("--rare-copies", type=int, default=0,
+                   help="extra jittered copies of every latent that decodes to a GSK3β/JAK2 positive")
+    p.add_argument("--rare-sigma", type=float, default=0.2,
+                   help="std of the jitter of those extra copies (standardised latent units)")
+    p.add_argument("--label-source", choices=("input", "decoded"), default="input",
+                   help="label a latent by the molecule it was encoded from (default) or decodes to")
+    p.add_argument("--posterior-augment", action="store_true",
+                   help="the --augment copies are draws from the encoder posterior q(z|molecule)")
+    p.add_argument("--unbiased-oversampling", action="store_true",
+                   help="joint oversampling factors and importance-weighted loss for unspecified labels "
+                        "(unconditional and other-label models then learn the natural distribution)")
+    p.add_argument("--positive-share", type=float, default=0.15,
+                   help="oversample each rare activity label's positives to about this batch share")
+    p.add_argument("--hidden", type=int, default=256, help="width of the ε-network")
+    p.add_argument("--blocks", type=int, default=3, help="residual blocks of the ε-network")
+
+
+
+def _register_sampling(sub: argparse._SubParsersAction) -> None:
+    from superdiff.engine.guidance import DEFAULT_KAPPA_FROM, KAPPA_FROM
+    from superdiff.molecules.conditions import LABELS
+    from superdiff.molecules.sampling import (
+        AND_TARGETS,
+        DEFAULT_AND_LOG_RATIO,
+        DEFAULT_AND_TARGET,
+        DEFAULT_CALIBRATION,
+        DEFAULT_STEPS,
+        METHODS,
+    )
 
     p = sub.add_parser("sample-molecules", help="sample molecules under composed property conditions")
     p.add_argument("--condition", action="append", required=True,
@@ -225,7 +241,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--first-index", type=int, default=0,
                    help="number the designs from this index (a shard of a larger run); seeds follow the index")
     p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--steps", type=int, default=DEFAULT_STEPS)
     p.add_argument("--batch-size", type=int, default=500)
     p.add_argument("--no-curvature-correction", action="store_true", help="AND without the curvature term")
     p.add_argument("--and-log-ratio", type=float, default=DEFAULT_AND_LOG_RATIO,
@@ -248,6 +264,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=cmd_sample)
 
+
+
+def _register_scoring(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("score-molecules", help="properties and predictor probabilities of a SMILES file")
     p.add_argument("--input", type=Path, required=True, help="CSV/TSV/parquet with a smiles column, or .smi text")
     p.add_argument("--column", default=None)

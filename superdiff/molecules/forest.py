@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from superdiff.io import atomic_path
+from superdiff.files.atomic import atomic_path
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from superdiff import Guidance, Product, sample
-from superdiff.guidance import DEFAULT_KAPPA_FROM
-from superdiff.operators import Operator
-from superdiff.schedules import Schedule
+from superdiff.engine import Guidance, Product, sample
+from superdiff.engine.guidance import DEFAULT_KAPPA_FROM
+from superdiff.engine.operators import Operator
+from superdiff.engine.paths import GaussianPath
 
 
 @dataclass(frozen=True)
@@ -33,13 +33,13 @@ class GuidedResult:
 def sample_guided(
     cond_models: Sequence,
     uncond_model,
-    schedule: Schedule,
+    schedule: GaussianPath,
     operator: Operator,
     *,
     guidance: float,
     dim: int,
     seeds: Sequence[int],
-    steps: int = 200,
+    steps: int,
     t_min: float = 1e-3,
     batch_size: int = 500,
     kappa_from: str = DEFAULT_KAPPA_FROM,
@@ -68,13 +68,13 @@ def sample_guided(
 def sample_guided_product(
     cond_models: Sequence,
     uncond_model,
-    schedule: Schedule,
+    schedule: GaussianPath,
     *,
     guidance: float,
     exponents: Sequence[float] | None,
     dim: int,
     seeds: Sequence[int],
-    steps: int = 200,
+    steps: int,
     t_min: float = 1e-3,
     batch_size: int = 500,
     progress: bool = False,

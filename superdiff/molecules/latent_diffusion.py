@@ -13,9 +13,9 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from superdiff.engine.paths import VPLinear
 from superdiff.molecules import conditions
 from superdiff.molecules.storage import load_module, save_module
-from superdiff.schedules import VPSchedule
 
 
 @dataclass
@@ -74,8 +74,8 @@ class EpsilonNet(nn.Module):
             h = block(h, emb)
         return self.out(h)
 
-    def schedule(self) -> VPSchedule:
-        return VPSchedule(self.config.beta_min, self.config.beta_max)
+    def schedule(self) -> VPLinear:
+        return VPLinear(self.config.beta_min, self.config.beta_max)
 
     def standardise(self, z: Tensor) -> Tensor:
         mean = torch.tensor(self.config.latent_mean, device=z.device, dtype=z.dtype)

@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-import superdiff
-from superdiff.calibration import typical_and_bias
-from superdiff.guidance import DEFAULT_KAPPA_FROM
+import superdiff.engine as engine
+from superdiff.engine import seeds
+from superdiff.engine.calibration import typical_and_bias
+from superdiff.engine.guidance import DEFAULT_KAPPA_FROM
 from superdiff.molecules import conditions
 from superdiff.molecules.guidance import GuidedResult, sample_guided, sample_guided_product
 from superdiff.molecules.latent_diffusion import ConditionalScore
@@ -23,10 +24,12 @@ from superdiff.molecules.weights import default_weights_dir
 
 METHODS = ("single", "average", "or", "and", "joint", "product")
 #: AND's default extra target final ``log q_1 − log q_2`` (nats) on top of the ``and_target`` bias.
+#: reverse-SDE steps when a campaign or the command line does not say (the one default of the molecule domain)
+DEFAULT_STEPS = 200
 DEFAULT_AND_LOG_RATIO = 0.0
 #: what AND equalises: the conditional densities q(x | c_i) (the paper's AND), the label posteriors p(c_i | x), or
-#: (default) each density relative to its model's typical level (:mod:`superdiff.calibration`): conditions of very
-#: different breadth put the paper's equal-density set in the narrow one's tail (docs/molecules.md).
+#: (default) each density relative to its model's typical level (:mod:`superdiff.engine.calibration`):
+#: conditions of very different breadth put the paper's equal-density set in the narrow one's tail (docs/molecules.md).
 AND_TARGETS = ("density", "posterior", "typical")
 DEFAULT_AND_TARGET = "typical"
 #: designs per condition in the calibration pass of ``and_target="typical"``.
@@ -64,21 +67,17 @@ def and_bias(conds: Sequence[str], label_frequency: dict[str, float], steps: int
 
 def design_seeds(seed: int, num: int, first_index: int = 0) -> list[int]:
     """Seeds of designs ``first_index .. first_index + num - 1``: design i's seed depends only on (seed, i), never
-    on ``num``, the batch or the shard it runs in."""
-    return [_seed_from(int(seed), i) for i in range(first_index, first_index + num)]
+    on ``num``, the batch or the shard it runs in (:mod:`superdiff.engine.seeds`)."""
+    return seeds.design_seeds(seed, num, first_index)
 
 
 def calibration_seeds(seed: int, num: int) -> list[int]:
     """Seeds of the calibration designs: a stream of their own, the same for every shard of a run."""
-    return [_seed_from(int(seed), i, 1) for i in range(num)]
-
-
-def _seed_from(*entropy: int) -> int:
-    return int(np.random.SeedSequence(list(entropy)).generate_state(1, dtype=np.uint32)[0])
+    return [seeds.derive_seed(seed, i, seeds.CALIBRATION) for i in range(num)]
 
 
 def make_operator(method: str, num_conditions: int, index: int = 0, temperature: float = 1.0,
-                  curvature_correction: bool = True, and_bias: Sequence[float] | None = None) -> superdiff.Operator:
+                  curvature_correction: bool = True, and_bias: Sequence[float] | None = None) -> engine.Operator:
     """The engine operator for ``method`` over ``num_conditions`` conditional models (joint: one model).
 
     ``and_bias``: AND's per-model, per-step log-ratio bias (nats), from :func:`and_bias`.
@@ -91,8 +90,8 @@ def make_operator(method: str, num_conditions: int, index: int = 0, temperature:
         if not 0 <= index < num_conditions:
             raise ValueError(f"--index {index} is out of range for {num_conditions} condition(s)")
     if method == "joint":  # one model conditioned on every label
-        return superdiff.Single(0)
-    return superdiff.make_operator(method, index=index, temperature=temperature,
+        return engine.Single(0)
+    return engine.make_operator(method, index=index, temperature=temperature,
                                    bias=list(and_bias) if method == "and" and and_bias is not None else None,
                                    curvature_correction=curvature_correction)
 
@@ -114,7 +113,7 @@ class MoleculeSampler:
         return cls(Path(weights_dir or default_weights_dir()), torch.device(device))
 
     def latents(self, conds: Sequence[str], method: str, *, index: int = 0, guidance: float = 2.0, num: int = 100,
-                seed: int = 0, first_index: int = 0, steps: int = 200, batch_size: int = 500,
+                seed: int = 0, first_index: int = 0, steps: int = DEFAULT_STEPS, batch_size: int = 500,
                 curvature_correction: bool = True,
                 and_log_ratio: float = DEFAULT_AND_LOG_RATIO, and_target: str = DEFAULT_AND_TARGET,
                 kappa_from: str = DEFAULT_KAPPA_FROM, exponents: Sequence[float] | None = None,
@@ -159,7 +158,7 @@ class MoleculeSampler:
             raise ValueError(f"--calibration must be >= 2 designs, got {calibration}")
         return typical_and_bias(models, self.net.schedule(), shape=(self.net.config.latent_dim,),
                                 seeds=calibration_seeds(seed, calibration), steps=steps, batch_size=batch_size,
-                                guidance=superdiff.Guidance(ConditionalScore(self.net, ()), guidance, kappa_from),
+                                guidance=engine.Guidance(ConditionalScore(self.net, ()), guidance, kappa_from),
                                 progress=progress, device=self.device)
 
     def decode(self, x: torch.Tensor) -> list[str]:

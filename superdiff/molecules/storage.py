@@ -14,7 +14,7 @@ def save_module(module: nn.Module, config, folder: Path, stem: str) -> list[str]
     """Write ``<stem>.safetensors`` (the state dict) and ``<stem>.json`` (the dataclass ``config``) atomically."""
     from safetensors.torch import save_file
 
-    from superdiff.io import atomic_path, write_json_atomic
+    from superdiff.files.atomic import atomic_path, write_json_atomic
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -11,12 +11,14 @@ activity labels are oversampled so each makes up about ``positive_share`` of a b
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from superdiff.engine.paths import VPLinear
 from superdiff.molecules import conditions
 from superdiff.molecules.corpus import training_smiles
 from superdiff.molecules.featurize import mols_from_smiles
@@ -25,7 +27,6 @@ from superdiff.molecules.loading import load_autoencoder
 from superdiff.molecules.predictors import PropertyPredictor
 from superdiff.molecules.properties import qed_many
 from superdiff.molecules.weights import default_weights_dir, record_artefact
-from superdiff.schedules import VPSchedule
 
 
 def label_matrix(smiles: list[str], predictor: PropertyPredictor, labels: list[str]) -> np.ndarray:
@@ -135,14 +136,12 @@ def train_diffusion(out_dir: Path | None = None, n_moses: int = 60_000, steps: i
     positive (more distinct positives to learn from). Every corpus molecule keeps the same total weight in the
     stream (its latents share it), so the copies add samples, not mass, to the data distribution.
     """
-    if label_source not in ("decoded", "input"):
-        raise ValueError(f"label_source must be 'decoded' or 'input', got {label_source!r}")
-    if augment < 0 or rare_copies < 0 or (rare_copies and label_source != "decoded"):
-        raise ValueError(f"augment and rare_copies must be >= 0 and rare_copies needs label_source='decoded', got "
-                         f"{augment} / {rare_copies} / {label_source!r}")
-    for name, value in (("augment_sigma", augment_sigma), ("rare_sigma", rare_sigma)):
-        if not value > 0:
-            raise ValueError(f"{name} must be > 0 (standardised latent units), got {value}")
+    _check_training_args(label_source, augment, rare_copies, augment_sigma, rare_sigma)
+    settings = {"n_moses": n_moses, "steps": steps, "batch_size": batch_size, "lr": lr, "drop_label": drop_label,
+                "drop_all": drop_all, "positive_share": positive_share, "all_moleculeace": all_moleculeace,
+                "augment": augment, "augment_sigma": augment_sigma, "rare_copies": rare_copies,
+                "rare_sigma": rare_sigma, "posterior_augment": posterior_augment,
+                "label_source": label_source, "unbiased_oversampling": unbiased_oversampling, "seed": seed}
     out_dir = Path(out_dir or default_weights_dir())
     ae = load_autoencoder(out_dir, device=device)
     predictor = PropertyPredictor(out_dir)
@@ -155,47 +154,101 @@ def train_diffusion(out_dir: Path | None = None, n_moses: int = 60_000, steps: i
     config.latent_std = z.std(0).clamp_min(1e-3).tolist()
     torch.manual_seed(seed)  # parameter initialisation only
     net = EpsilonNet(config).to(device)
-    x0_all = net.standardise(z).float().cpu()
+    data = _training_latents(ae, net.standardise(z).float().cpu(), smiles, predictor, config, settings, progress)
+    schedule = VPLinear(config.beta_min, config.beta_max)
+    factors = oversampling_factors(data.y, config.labels, positive_share, data.base, joint=unbiased_oversampling)
+    probs = sampling_weights(data.y, config.labels, positive_share, data.base, factors=factors)
+    start = time.time()
+    losses = _fit(net, schedule, data, probs, factors if unbiased_oversampling else None, settings, device, progress)
+    net.eval()
+    y, base = data.y, data.base
+    natural = base @ y / base.sum() if unbiased_oversampling else probs @ y  # the marginal the models learn
+    config.label_frequency = {name: float(natural[k]) for k, name in enumerate(config.labels)}
+    files = net.save(out_dir)
+    k_gsk, k_drug = config.labels.index("gsk3b"), config.labels.index("druglike")
+    metrics = {**corpus, "n_corpus": len(smiles), "n_train": len(y), "decoded_distinct": data.decoded_distinct,
+               "distinct_decoded_positives": data.distinct_positives,
+               "stream_label_frequency": dict(zip(config.labels, (probs @ y).tolist(), strict=True)),
+               "natural_label_frequency": dict(zip(config.labels, (base @ y / base.sum()).tolist(), strict=True)),
+               "label_counts": dict(zip(config.labels, y.sum(0).tolist(), strict=True)),
+               "joint_gsk3b_druglike": int((y[:, k_gsk] & y[:, k_drug]).sum()),
+               "final_loss": float(np.mean(losses[-500:])), "train_seconds": time.time() - start}
+    settings |= {"hidden": config.hidden, "blocks": config.blocks, "labels": config.labels, "schedule": repr(schedule)}
+    record_artefact(out_dir, "latent_diffusion", files, settings, _reproduce_command(settings), metrics)
+    return metrics
+
+
+def _check_training_args(label_source: str, augment: int, rare_copies: int, augment_sigma: float,
+                         rare_sigma: float) -> None:
+    if label_source not in ("decoded", "input"):
+        raise ValueError(f"label_source must be 'decoded' or 'input', got {label_source!r}")
+    if augment < 0 or rare_copies < 0 or (rare_copies and label_source != "decoded"):
+        raise ValueError(f"augment and rare_copies must be >= 0 and rare_copies needs label_source='decoded', got "
+                         f"{augment} / {rare_copies} / {label_source!r}")
+    for name, value in (("augment_sigma", augment_sigma), ("rare_sigma", rare_sigma)):
+        if not value > 0:
+            raise ValueError(f"{name} must be > 0 (standardised latent units), got {value}")
+
+
+@dataclass
+class _TrainingLatents:
+    """Standardised training latents ``x0 [N, D]``, their labels ``y [N, K]``, the corpus molecule each stands for
+    (``source``) and its share ``base`` of that molecule's unit weight, plus decoded-label statistics."""
+
+    x0: torch.Tensor
+    y: np.ndarray
+    source: np.ndarray
+    decoded_distinct: int | None = None
+    distinct_positives: dict | None = None
+
+    @property
+    def base(self) -> np.ndarray:
+        return 1.0 / np.bincount(self.source)[self.source]  # every corpus molecule weighs 1 in total
+
+
+def _training_latents(ae, x0_all, smiles, predictor, config, settings: dict, progress: bool) -> _TrainingLatents:
+    """The corpus latents plus their jittered copies, labelled by input or decoded molecule (see train_diffusion)."""
+    source = np.arange(len(x0_all))  # the corpus molecule each training latent stands for
+    jitter = torch.Generator().manual_seed(settings["seed"] + 1)
+    if settings["augment"]:
+        scale = (posterior_std(ae, smiles) / torch.tensor(config.latent_std) if settings["posterior_augment"]
+                 else torch.full_like(x0_all, settings["augment_sigma"]))  # standardised units
+        copies = [x0_all + scale * torch.randn(x0_all.shape, generator=jitter) for _ in range(settings["augment"])]
+        x0_all, source = torch.cat([x0_all, *copies]), np.tile(source, settings["augment"] + 1)
+    if settings["label_source"] != "decoded":  # every latent carries the label of the molecule it was encoded from
+        return _TrainingLatents(x0_all, label_matrix(smiles, predictor, config.labels)[source], source)
+    mean, std = torch.tensor(config.latent_mean), torch.tensor(config.latent_std)
+    y, decoded = decoded_labels(ae, x0_all, mean, std, predictor, config.labels, progress=progress)
+    rare = [k for k, name in enumerate(config.labels) if name != "druglike"]
+    pos = np.flatnonzero(y[:, rare].any(axis=1))
+    copies_each = settings["rare_copies"]
+    if copies_each and len(pos):
+        centre = x0_all[torch.from_numpy(np.repeat(pos, copies_each))]
+        extra = centre + settings["rare_sigma"] * torch.randn(centre.shape, generator=jitter)
+        y_extra, dec_extra = decoded_labels(ae, extra, mean, std, predictor, config.labels, progress=progress)
+        x0_all, y = torch.cat([x0_all, extra]), np.concatenate([y, y_extra])
+        source, decoded = np.concatenate([source, np.repeat(source[pos], copies_each)]), decoded + dec_extra
+    distinct_positives = {name: len({decoded[i] for i in np.flatnonzero(y[:, k])})
+                          for k, name in enumerate(config.labels)}
+    return _TrainingLatents(x0_all, y, source, len(set(decoded)), distinct_positives)
+
+
+def _fit(net, schedule, data: _TrainingLatents, probs: np.ndarray, factors: np.ndarray | None, settings: dict,
+         device: str, progress: bool) -> list[float]:
+    """ε-matching on the oversampled stream (importance-weighted by ``factors`` when given); the losses."""
+    steps, batch_size, lr, seed = settings["steps"], settings["batch_size"], settings["lr"], settings["seed"]
     rng = np.random.default_rng(seed)
     gen = torch.Generator(device=device).manual_seed(seed)
-    source = np.arange(len(x0_all))  # the corpus molecule each training latent stands for
-    jitter = torch.Generator().manual_seed(seed + 1)
-    if augment:
-        scale = (posterior_std(ae, smiles) / torch.tensor(config.latent_std) if posterior_augment
-                 else torch.full_like(x0_all, augment_sigma))  # standardised units
-        copies = [x0_all + scale * torch.randn(x0_all.shape, generator=jitter) for _ in range(augment)]
-        x0_all, source = torch.cat([x0_all, *copies]), np.tile(source, augment + 1)
-    if label_source == "decoded":
-        mean, std = torch.tensor(config.latent_mean), torch.tensor(config.latent_std)
-        y, decoded = decoded_labels(ae, x0_all, mean, std, predictor, config.labels, progress=progress)
-        rare = [k for k, name in enumerate(config.labels) if name != "druglike"]
-        pos = np.flatnonzero(y[:, rare].any(axis=1))
-        if rare_copies and len(pos):
-            centre = x0_all[torch.from_numpy(np.repeat(pos, rare_copies))]
-            extra = centre + rare_sigma * torch.randn(centre.shape, generator=jitter)
-            y_extra, dec_extra = decoded_labels(ae, extra, mean, std, predictor, config.labels, progress=progress)
-            x0_all, y = torch.cat([x0_all, extra]), np.concatenate([y, y_extra])
-            source, decoded = np.concatenate([source, np.repeat(source[pos], rare_copies)]), decoded + dec_extra
-        decoded_distinct = len(set(decoded))
-        distinct_positives = {name: len({decoded[i] for i in np.flatnonzero(y[:, k])})
-                              for k, name in enumerate(config.labels)}
-    else:  # every latent (jittered copies too) carries the label of the molecule it was encoded from
-        y = label_matrix(smiles, predictor, config.labels)[source]
-        decoded_distinct, distinct_positives = None, None
-    base = 1.0 / np.bincount(source)[source]  # every corpus molecule weighs 1 in total
-    schedule = VPSchedule(config.beta_min, config.beta_max)
-    factors = oversampling_factors(y, config.labels, positive_share, base, joint=unbiased_oversampling)
-    probs = sampling_weights(y, config.labels, positive_share, base, factors=factors)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
-    start, losses = time.time(), []
+    losses = []
     bar = tqdm(range(steps), desc="latent diffusion", disable=not progress)
     for step in bar:
-        idx = rng.choice(len(y), size=batch_size, p=probs)
-        x0 = x0_all[idx].to(device)
-        cond_np = conditions.training_conditions(y[idx], drop_label, drop_all, rng)
+        idx = rng.choice(len(data.y), size=batch_size, p=probs)
+        x0 = data.x0[idx].to(device)
+        cond_np = conditions.training_conditions(data.y[idx], settings["drop_label"], settings["drop_all"], rng)
         weight = (torch.from_numpy(loss_weights(factors[idx], cond_np[:, 0::2])).float().to(device)
-                  if unbiased_oversampling else torch.ones(batch_size, device=device))
+                  if factors is not None else torch.ones(batch_size, device=device))
         cond = torch.from_numpy(cond_np).to(device)
         t = torch.rand(batch_size, generator=gen, device=device) * (1 - 1e-3) + 1e-3
         eps = torch.randn(x0.shape, generator=gen, device=device)
@@ -210,32 +263,16 @@ def train_diffusion(out_dir: Path | None = None, n_moses: int = 60_000, steps: i
         losses.append(float(loss.detach()))
         if step % 200 == 0:
             bar.set_postfix(loss=f"{np.mean(losses[-200:]):.4f}")
-    net.eval()
-    natural = base @ y / base.sum() if unbiased_oversampling else probs @ y  # the marginal the models learn
-    config.label_frequency = {name: float(natural[k]) for k, name in enumerate(config.labels)}
-    files = net.save(out_dir)
-    k_gsk, k_drug = config.labels.index("gsk3b"), config.labels.index("druglike")
-    metrics = {**corpus, "n_corpus": len(smiles), "n_train": len(y), "decoded_distinct": decoded_distinct,
-               "distinct_decoded_positives": distinct_positives,
-               "stream_label_frequency": dict(zip(config.labels, (probs @ y).tolist(), strict=True)),
-               "natural_label_frequency": dict(zip(config.labels, (base @ y / base.sum()).tolist(), strict=True)),
-               "label_counts": dict(zip(config.labels, y.sum(0).tolist(), strict=True)),
-               "joint_gsk3b_druglike": int((y[:, k_gsk] & y[:, k_drug]).sum()),
-               "final_loss": float(np.mean(losses[-500:])), "train_seconds": time.time() - start}
-    settings = {"n_moses": n_moses, "steps": steps, "batch_size": batch_size, "lr": lr, "drop_label": drop_label,
-                "drop_all": drop_all, "positive_share": positive_share, "all_moleculeace": all_moleculeace,
-                "augment": augment, "augment_sigma": augment_sigma, "rare_copies": rare_copies,
-                "rare_sigma": rare_sigma, "posterior_augment": posterior_augment,
-                "label_source": label_source, "unbiased_oversampling": unbiased_oversampling,
-                "seed": seed, "hidden": config.hidden,
-                "blocks": config.blocks, "labels": config.labels, "schedule": repr(schedule)}
-    command = (f"superdiff train-molecule-diffusion --steps {steps} --n-moses {n_moses} --seed {seed}"
-               + (" --all-moleculeace" if all_moleculeace else "")
-               + f" --augment {augment} --augment-sigma {augment_sigma} --rare-copies {rare_copies}"
-               + f" --rare-sigma {rare_sigma}"
-               + f" --label-source {label_source} --positive-share {positive_share}"
-               + (" --unbiased-oversampling" if unbiased_oversampling else "")
-               + (" --posterior-augment" if posterior_augment else "")
-               + f" --hidden {hidden} --blocks {blocks}")
-    record_artefact(out_dir, "latent_diffusion", files, settings, command, metrics)
-    return metrics
+    return losses
+
+
+def _reproduce_command(s: dict) -> str:
+    """The ``superdiff train-molecule-diffusion`` command that reproduces a run with settings ``s``."""
+    return (f"superdiff train-molecule-diffusion --steps {s['steps']} --n-moses {s['n_moses']} --seed {s['seed']}"
+            + (" --all-moleculeace" if s["all_moleculeace"] else "")
+            + f" --augment {s['augment']} --augment-sigma {s['augment_sigma']} --rare-copies {s['rare_copies']}"
+            + f" --rare-sigma {s['rare_sigma']}"
+            + f" --label-source {s['label_source']} --positive-share {s['positive_share']}"
+            + (" --unbiased-oversampling" if s["unbiased_oversampling"] else "")
+            + (" --posterior-augment" if s["posterior_augment"] else "")
+            + f" --hidden {s['hidden']} --blocks {s['blocks']}")

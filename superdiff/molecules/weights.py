@@ -8,8 +8,9 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from superdiff.io import write_json_atomic
-from superdiff.weights import sha256_file
+from superdiff.files.atomic import write_json_atomic
+from superdiff.files.download import sha256_file
+from superdiff.files.resources import resource_path
 
 ENV_VAR = "SUPERDIFF_MOLECULE_WEIGHTS"
 
@@ -17,7 +18,7 @@ ENV_VAR = "SUPERDIFF_MOLECULE_WEIGHTS"
 def default_weights_dir() -> Path:
     """``$SUPERDIFF_MOLECULE_WEIGHTS`` or the repository's ``resources/weights/molecules``."""
     env = os.environ.get(ENV_VAR)
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "resources" / "weights" / "molecules"
+    return Path(env) if env else resource_path("weights", "molecules")
 
 
 def manifest_path(folder: Path) -> Path:

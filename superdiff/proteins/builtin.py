@@ -13,13 +13,14 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from superdiff.io import atomic_path, write_json_atomic
-from superdiff.models import from_x0
+from superdiff.engine.models import from_x0
+from superdiff.engine.paths import VPLinear
+from superdiff.files.atomic import atomic_path, write_json_atomic
+from superdiff.files.download import ChecksumError, sha256_file
+from superdiff.files.resources import resource_path
 from superdiff.proteins.ca_model import COORD_SCALE, CADenoiser, CAModelConfig
-from superdiff.schedules import VPSchedule
-from superdiff.weights import ChecksumError, sha256_file
 
-BUILTIN_DIR = Path(__file__).resolve().parents[2] / "resources" / "weights" / "builtin"
+BUILTIN_DIR = resource_path("weights", "builtin")
 BUILTIN_NAMES = ("helix", "strand")
 # Inference-time settings of the built-in experts (not part of the trained weights): 8 bond / clash-only sweeps
 # after the learned projection, which pull the local-distance compromise back to 3.8 Å bonds.
@@ -52,7 +53,7 @@ class CAExpert:
         self.denoiser = denoiser
         self.name = name
         self.manifest = manifest or {}
-        self.schedule = VPSchedule(denoiser.beta_min, denoiser.beta_max)
+        self.schedule = VPLinear(denoiser.beta_min, denoiser.beta_max)
         self._score = from_x0(denoiser, self.schedule)
         self.coord_scale = COORD_SCALE
         self.min_length = denoiser.cfg.min_length

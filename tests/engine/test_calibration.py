@@ -1,4 +1,4 @@
-"""AND relative to each model's typical density (superdiff.calibration), against isotropic Gaussians."""
+"""AND relative to each model's typical density (superdiff.engine.calibration), against isotropic Gaussians."""
 
 import math
 
@@ -6,10 +6,10 @@ import pytest
 import torch
 
 import superdiff
-from superdiff.analytic import GaussianMixture
-from superdiff.calibration import typical_and_bias
+from superdiff.engine.analytic import GaussianMixture
+from superdiff.engine.calibration import typical_and_bias
 
-SCHED = superdiff.VPSchedule()
+SCHED = superdiff.VPLinear()
 STEPS = 200
 
 

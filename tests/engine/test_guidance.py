@@ -4,9 +4,9 @@ import pytest
 import torch
 
 import superdiff
-from superdiff.analytic import GaussianMixture
+from superdiff.engine.analytic import GaussianMixture
 
-SCHED = superdiff.VPSchedule()
+SCHED = superdiff.VPLinear()
 
 
 def _models():

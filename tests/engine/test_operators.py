@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from superdiff.operators import And, Or, StepContext, and_kappa_solve, and_kappa_two_models, or_weights
+from superdiff.engine.operators import And, Or, StepContext, and_kappa_solve, and_kappa_two_models, or_weights
 
 
 def f64(values):
@@ -107,7 +107,7 @@ def test_operator_validation_names_the_problem(operator, models, message):
 
 def test_make_operator_builds_every_named_operator():
     from superdiff import OPERATOR_NAMES, make_operator
-    from superdiff.operators import Average, Product, Single
+    from superdiff.engine.operators import Average, Product, Single
 
     built = {name: make_operator(name, index=1, weights=[1.0, 2.0], bias=[0.0, 1.0]) for name in OPERATOR_NAMES}
     assert isinstance(built["single"], Single) and built["single"].index == 1

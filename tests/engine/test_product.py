@@ -4,8 +4,8 @@ import pytest
 import torch
 
 import superdiff
-from superdiff.analytic import GaussianMixture, product_of_gaussians
-from superdiff.resampling import effective_sample_size, systematic_resample
+from superdiff.engine.analytic import GaussianMixture, product_of_gaussians
+from superdiff.engine.smc import effective_sample_size, systematic_resample
 
 
 def _run(models, operator, n, seed, steps=300):

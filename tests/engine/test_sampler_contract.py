@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import superdiff
-from superdiff.analytic import GaussianMixture
+from superdiff.engine.analytic import GaussianMixture
 
 
 class TinyNet(torch.nn.Module):
@@ -28,7 +28,7 @@ class TinyNet(torch.nn.Module):
 )
 def test_a_designs_result_does_not_depend_on_its_batch(operator):
     models = [TinyNet(6, 0), TinyNet(6, 1)]
-    schedule = superdiff.VPSchedule()
+    schedule = superdiff.VPLinear()
     seeds = [11, 22, 33, 44]
     together = superdiff.sample(models, schedule, operator, shape=(3, 2), seeds=seeds, steps=40, record=True)
     alone = [superdiff.sample(models, schedule, operator, shape=(3, 2), seeds=[s], steps=40) for s in seeds]
@@ -42,7 +42,7 @@ def test_a_designs_result_does_not_depend_on_its_batch(operator):
 
 
 def test_same_seed_same_design_and_different_seeds_differ():
-    schedule = superdiff.VPSchedule()
+    schedule = superdiff.VPLinear()
     model = GaussianMixture([[0.0, 0.0]], 1.0, schedule=schedule)
     a = superdiff.sample([model], schedule, superdiff.Single(0), shape=(2,), seeds=[5, 6], steps=20)
     b = superdiff.sample([model], schedule, superdiff.Single(0), shape=(2,), seeds=[5, 6], steps=20)
@@ -51,7 +51,7 @@ def test_same_seed_same_design_and_different_seeds_differ():
 
 
 def test_centred_space_keeps_samples_centred_and_uses_its_dimension():
-    schedule = superdiff.VPSchedule()
+    schedule = superdiff.VPLinear()
     space = superdiff.CentredCoordinates()
 
     def centred_gaussian_score(x, t):  # data N(0, I) on the centred subspace: the score is −x there
@@ -69,7 +69,7 @@ def test_centred_space_keeps_samples_centred_and_uses_its_dimension():
 
 
 def _schedule_and_model():
-    schedule = superdiff.VPSchedule()
+    schedule = superdiff.VPLinear()
     return schedule, GaussianMixture([[0.0, 0.0]], 1.0, schedule=schedule)
 
 

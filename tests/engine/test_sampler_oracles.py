@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import superdiff
-from superdiff.analytic import GaussianMixture
+from superdiff.engine.analytic import GaussianMixture
 
 from .conftest import gaussian, gen, standard_normal, true_log_q
 

@@ -49,6 +49,7 @@ def test_posterior_std_floor_bounds_every_std(floor):
         torch.testing.assert_close(std, torch.full_like(std, float(np.exp(-5.0))))
 
 
+@pytest.mark.slow
 def test_training_records_a_command_that_reproduces_its_settings(tmp_path):
     from superdiff.cli import build_parser
     from superdiff.molecules.loading import load_autoencoder

@@ -59,6 +59,7 @@ def test_typical_and_is_shard_invariant(sampler):
     np.testing.assert_allclose(shard.x.numpy(), whole.x[2:].numpy(), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_typical_and_keeps_the_narrow_condition(sampler):
     """Equal densities put AND in the narrow GSK3β model's tail (its samples sit ~20 nats above the broad druglike
     model's); equal typicality ends near that gap instead and keeps the GSK3β probability (1000 designs at w = 2,
@@ -95,6 +96,7 @@ def test_score_cli_counts_invalid_smiles(tmp_path, capsys):
     assert "2 of 4 SMILES are invalid" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["and", "joint"])
 def test_quality_validity_uniqueness_small(sampler, method):
     """Cheap part of the quality bar: >= 90 % valid and unique on 150 samples. The joint label has the fewest

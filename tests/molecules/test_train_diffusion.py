@@ -67,6 +67,7 @@ def test_decoded_labels_describe_the_decoded_molecule():
     assert conditions.QED_THRESHOLD == 0.6
 
 
+@pytest.mark.slow
 def test_decoder_finetune_keeps_the_latents(tmp_path):
     """Fine-tuning the decoder changes the decoder only: encoder latents (what the diffusion model was trained on)
     are bit-identical, and the manifest records the verified new files and both commands."""

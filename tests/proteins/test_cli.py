@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from superdiff.cli import main
 
@@ -26,6 +27,7 @@ def test_train_backbone_structure_without_ca(tmp_path, capsys):
     assert "no chain" in err and "noca.pdb" in err
 
 
+@pytest.mark.slow
 def test_train_backbone_tiny_run(tmp_path):
     from superdiff.proteins.builtin import load_expert
     from superdiff.proteins.reference import installed_tmtools_data

@@ -9,9 +9,9 @@ import textwrap
 import pytest
 import torch
 
-from superdiff.models.registry import load_model, parse_spec, weights_fingerprint
+from superdiff.files.download import ChecksumError, sha256_file
 from superdiff.proteins.builtin import BUILTIN_DIR
-from superdiff.weights import ChecksumError, sha256_file
+from superdiff.proteins.registry import load_model, parse_spec, weights_fingerprint
 
 
 def test_parse_spec_forms():

@@ -112,6 +112,7 @@ def test_bad_requests():
         SamplingRequest(models=SPECS, num=0).validate()
 
 
+@pytest.mark.slow
 def test_small_quality_bar(experts):
     """The issue's bar on a few samples (the full bar: scripts/quality_bar_backbones.py)."""
     traces = {}

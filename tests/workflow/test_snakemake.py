@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from superdiff.config import read_campaign
+from superdiff.campaign.config import read_campaign
 
 from .helpers import (
     CAMPAIGN_CONFIGS,

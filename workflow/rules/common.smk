@@ -8,10 +8,10 @@ import shlex
 
 from snakemake.exceptions import WorkflowError
 
-from superdiff.config import CampaignError, load_campaign, resolved
-from superdiff.models.registry import weights_fingerprint
+from superdiff.campaign.config import CampaignError, load_campaign, resolved
+from superdiff.proteins.registry import weights_fingerprint
 from superdiff.molecules.weights import default_weights_dir
-from superdiff.weights import sha256_file
+from superdiff.files.download import sha256_file
 
 try:
     CAMPAIGN = load_campaign(config)

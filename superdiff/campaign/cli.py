@@ -1,0 +1,231 @@
+"""``superdiff`` subcommands of the workflow area: config validation, schema export, aggregation, report.
+
+Parsing only; the work lives in :mod:`superdiff.campaign.config` and :mod:`superdiff.campaign.report`.
+These are the entry points the Snakemake rules of ``workflow/rules/report.smk`` and ``common.smk`` call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from superdiff.engine.operators import OPERATOR_NAMES
+
+
+def cmd_validate_config(args) -> int:
+    from superdiff.campaign.config import CampaignError, read_campaign, resolved
+
+    status = 0
+    for path in args.configs:
+        try:
+            campaign = read_campaign(path)
+        except (CampaignError, OSError) as err:
+            print(f"{path}: {err}", file=sys.stderr)
+            status = 2
+            continue
+        if args.print_resolved:
+            print(json.dumps(resolved(campaign), indent=2))
+        else:
+            print(f"{path}: ok (campaign {campaign.campaign!r})")
+    return status
+
+
+def cmd_export_schema(args) -> int:
+    from superdiff.campaign.config import json_schema
+    from superdiff.files.atomic import write_text_atomic
+
+    text = json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        write_text_atomic(args.out, text)
+        print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_write_campaign_config(args) -> int:
+    import yaml
+
+    from superdiff.campaign.config import load_campaign, resolved
+    from superdiff.files.atomic import write_json_atomic, write_text_atomic
+    from superdiff.files.provenance import provenance
+
+    campaign = load_campaign(json.loads(args.json))
+    settings = resolved(campaign)
+    write_text_atomic(args.config_out, yaml.safe_dump(settings, sort_keys=False))
+    write_json_atomic(args.provenance_out, provenance(settings))
+    return 0
+
+
+def cmd_concat_tables(args) -> int:
+    from superdiff.campaign.report.tables import concat_tables, parse_assignments
+    from superdiff.files.atomic import write_parquet_atomic
+
+    frame = concat_tables(args.inputs, parse_assignments(args.column))
+    write_parquet_atomic(args.out, frame)
+    print(f"{len(args.inputs)} tables, {len(frame)} rows -> {args.out}")
+    return 0
+
+
+def cmd_verify_models(args) -> int:
+    from superdiff.files.atomic import write_json_atomic
+    from superdiff.files.provenance import provenance
+    from superdiff.proteins.registry import load_model, parse_spec
+    from superdiff.proteins.sampling import check_lengths
+
+    entries = []
+    for spec in args.model:
+        model = load_model(spec, args.device)  # fetches (cached) and checks sha256; raises on a mismatch
+        check_lengths([model], [spec], args.length or [])
+        manifest = getattr(model, "manifest", {}) or {}
+        entries.append({"spec": spec, "kind": parse_spec(spec)["kind"], "class": type(model).__name__,
+                        "sha256": manifest.get("sha256"), "file": manifest.get("file"),
+                        "min_length": getattr(model, "min_length", None),
+                        "max_length": getattr(model, "max_length", None)})
+        print(f"{spec}: ok ({entries[-1]['class']}, sha256 {entries[-1]['sha256']})")
+    write_json_atomic(args.out, {"models": entries, "provenance": provenance({"models": list(args.model)})})
+    return 0
+
+
+def _assignments(items: list[str], flag: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise ValueError(f"{flag} expects METHOD=PATH, got {item!r}")
+        out[key] = value
+    return out
+
+
+def cmd_gather_designs(args) -> int:
+    from superdiff.campaign.report.aggregate import gather_designs
+    from superdiff.files.atomic import write_parquet_atomic
+
+    frame = gather_designs([Path(p).parent for p in args.inputs], args.pdb_dir)
+    write_parquet_atomic(args.out, frame)
+    print(f"{len(frame)} designs from {len(args.inputs)} shards -> {args.pdb_dir}")
+    return 0
+
+
+def cmd_aggregate_proteins(args) -> int:
+    from superdiff.campaign.report.aggregate import campaign_designs, method_summary
+    from superdiff.files.atomic import write_parquet_atomic, write_text_atomic
+
+    diversity = _assignments(args.diversity, "--diversity")
+    summaries = {m: str(Path(p).with_suffix("")) + ".summary.json" for m, p in diversity.items()}
+    designs = campaign_designs(args.shard_dir, diversity)
+    summary = method_summary(designs, summaries, args.refold_note)
+    write_parquet_atomic(args.out_designs, designs)
+    write_text_atomic(args.out_summary, summary.to_csv(index=False))
+    print(summary.to_string(index=False))
+    return 0
+
+
+def cmd_trace_backbones(args) -> int:
+    import torch
+
+    from superdiff.campaign.report.trajectories import trace_backbones
+    from superdiff.files.atomic import write_parquet_atomic
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    frame = trace_backbones(args.model, args.method, length=args.length, num=args.num, seed=args.seed,
+                            first_index=args.first_index, steps=args.steps, index=args.index,
+                            temperature=args.temperature, bias=args.bias, weights=args.weights,
+                            resample=not args.no_resample, device=args.device)
+    frame.insert(0, "method", args.name or args.method)
+    write_parquet_atomic(args.out, frame)
+    print(f"traced {args.num} designs x {args.steps} steps -> {args.out}")
+    return 0
+
+
+def cmd_campaign_report(args) -> int:
+    from superdiff.campaign.report.html import load_outputs, render
+    from superdiff.files.atomic import write_text_atomic
+
+    outputs = load_outputs(args.config, protein_designs=args.protein_designs, protein_summary=args.protein_summary,
+                           trajectories=args.trajectories, molecules=args.molecules,
+                           molecule_metrics=args.molecule_metrics, provenance=args.provenance)
+    write_text_atomic(args.out, render(outputs))
+    print(f"wrote {args.out}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the workflow subcommands."""
+    p = sub.add_parser("validate-config", help="validate campaign config files (errors name key, value, allowed)")
+    p.add_argument("configs", nargs="+", type=Path, help="campaign YAML files")
+    p.add_argument("--print-resolved", action="store_true", help="print the config with defaults filled in")
+    p.set_defaults(func=cmd_validate_config)
+
+    p = sub.add_parser("export-config-schema", help="write the campaign JSON schema the Snakefile validates against")
+    p.add_argument("--out", type=Path, default=None, help="output file (default: stdout)")
+    p.set_defaults(func=cmd_export_schema)
+
+    p = sub.add_parser("write-campaign-config", help="write the resolved campaign config and provenance")
+    p.add_argument("--json", required=True, help="the campaign config as JSON")
+    p.add_argument("--config-out", type=Path, required=True, help="resolved config (YAML)")
+    p.add_argument("--provenance-out", type=Path, required=True, help="provenance JSON (versions, platform)")
+    p.set_defaults(func=cmd_write_campaign_config)
+
+    p = sub.add_parser("concat-tables", help="concatenate shard parquet tables (in the given order)")
+    p.add_argument("inputs", nargs="+", type=Path, help="parquet tables")
+    p.add_argument("--column", action="append", default=[], help="NAME=VALUE constant column to add (repeatable)")
+    p.add_argument("--out", type=Path, required=True, help="output parquet")
+    p.set_defaults(func=cmd_concat_tables)
+
+    p = sub.add_parser("verify-models", help="load each model spec (download + sha256 check) and record them")
+    p.add_argument("--model", action="append", required=True, help="model spec, e.g. builtin:helix (repeatable)")
+    p.add_argument("--length", type=int, action="append", default=None,
+                   help="campaign length each model must support (repeatable)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", type=Path, required=True, help="JSON record of the verified models")
+    p.set_defaults(func=cmd_verify_models)
+
+    p = sub.add_parser("gather-designs", help="copy one method's shard PDBs into one folder under unique ids")
+    p.add_argument("inputs", nargs="+", type=Path, help="designs.parquet of each shard folder")
+    p.add_argument("--pdb-dir", type=Path, required=True, help="folder for the gathered PDB files")
+    p.add_argument("--out", type=Path, required=True, help="gathered designs table (parquet)")
+    p.set_defaults(func=cmd_gather_designs)
+
+    p = sub.add_parser("aggregate-proteins", help="one row per design and one per method, from the shard folders")
+    p.add_argument("--shard-dir", action="append", required=True, type=Path,
+                   help="shard folder <method>/L<length>/seeds<first>-<stop> (repeatable)")
+    p.add_argument("--diversity", action="append", default=[], help="METHOD=diversity.parquet (repeatable)")
+    p.add_argument("--refold-note", default=None, help="why designability is missing (refolding off)")
+    p.add_argument("--out-designs", type=Path, required=True, help="per-design table (parquet)")
+    p.add_argument("--out-summary", type=Path, required=True, help="per-method table (CSV)")
+    p.set_defaults(func=cmd_aggregate_proteins)
+
+    p = sub.add_parser("trace-backbones", help="record kappa and log-density paths of a few designs (report)")
+    p.add_argument("--model", action="append", required=True, help="model spec (repeatable)")
+    p.add_argument("--method", default="single", choices=OPERATOR_NAMES)
+    p.add_argument("--name", default=None, help="method name to record (default: the operator)")
+    p.add_argument("--index", type=int, default=0)
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--bias", type=float, action="append", default=None)
+    p.add_argument("--exponent", type=float, action="append", default=None, dest="weights",
+                   help="product: exponent per model (repeatable)")
+    p.add_argument("--no-resample", action="store_true", help="product: no SMC resampling")
+    p.add_argument("--length", type=int, required=True)
+    p.add_argument("--num", type=int, default=2)
+    p.add_argument("--first-index", type=int, default=0, help="trace designs first-index .. first-index + num - 1")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--out", type=Path, required=True, help="long table (parquet)")
+    p.set_defaults(func=cmd_trace_backbones)
+
+    p = sub.add_parser("campaign-report", help="the self-contained HTML summary of a campaign")
+    p.add_argument("--config", type=Path, required=True, help="config.resolved.yaml of the campaign")
+    p.add_argument("--protein-designs", type=Path, default=None)
+    p.add_argument("--protein-summary", type=Path, default=None)
+    p.add_argument("--trajectories", type=Path, nargs="*", default=())
+    p.add_argument("--molecules", type=Path, default=None)
+    p.add_argument("--molecule-metrics", type=Path, default=None)
+    p.add_argument("--provenance", type=Path, default=None)
+    p.add_argument("--out", type=Path, required=True, help="HTML file")
+    p.set_defaults(func=cmd_campaign_report)

@@ -1,0 +1,198 @@
+"""Protein campaign aggregation: shard folders -> one row per design -> one row per method.
+
+A shard folder is ``<root>/<method>/L<length>/seeds<first>-<stop>/`` (the layout of ``workflow/rules/proteins.smk``)
+holding ``designs.parquet`` (from ``superdiff sample-backbones``) and, when the campaign computes them, the
+evaluation tables ``sequences.parquet`` (inverse-fold), ``self_consistency.parquet``, ``novelty.parquet`` and
+``secondary_structure.parquet``, all keyed by ``design_id``. Design ids repeat across shards (every shard counts
+from ``len050_0000``), so the campaign-wide key is ``design_key = s<first>_<design_id>`` within a method.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+SHARD_PATTERN = re.compile(r"(?P<method>[a-z][a-z0-9_]*)/L(?P<length>\d+)/seeds(?P<first>\d+)-(?P<stop>\d+)/?$")
+
+#: columns taken from each evaluation table (those present are kept).
+NOVELTY_COLUMNS = ("max_tm", "best_reference", "novel_tm_lt_0_5", "novel_tm_lt_0_3")
+SSE_COLUMNS = ("helix_fraction", "strand_fraction", "coil_fraction", "ss_states")
+SC_COLUMNS = ("min_sc_rmsd", "max_sc_tm", "plddt_at_min_rmsd", "max_plddt", "designable", "designable_reason",
+              "n_unique_sequences", "best_native_recovery")
+DIVERSITY_COLUMNS = ("cluster", "mean_tm_to_others")
+
+
+def parse_shard(path: str | os.PathLike) -> dict[str, object]:
+    """``.../and/L50/seeds0-4`` -> ``{"method": "and", "length": 50, "first": 0, "stop": 4}``."""
+    match = SHARD_PATTERN.search(Path(path).as_posix())
+    if match is None:
+        raise ValueError(f"{path} is not a shard folder <method>/L<length>/seeds<first>-<stop>")
+    d = match.groupdict()
+    return {"method": d["method"], "length": int(d["length"]), "first": int(d["first"]), "stop": int(d["stop"])}
+
+
+def design_key(first: int, design_id: str) -> str:
+    return f"s{first:04d}_{design_id}"
+
+
+def _ok(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[frame["status"] == "ok"] if "status" in frame.columns else frame
+
+
+def _read_optional(path: Path) -> pd.DataFrame | None:
+    return pd.read_parquet(path) if path.is_file() else None
+
+
+def sequences_per_design(frame: pd.DataFrame) -> pd.DataFrame:
+    """Inverse-fold rows (one per sequence) -> one row per design: counts, mean NLL, best recovery."""
+    ok = _ok(frame)
+    if ok.empty:
+        return pd.DataFrame(columns=["design_id"])
+    grouped = ok.groupby("design_id", sort=False)
+    out = pd.DataFrame({
+        "n_sequences": grouped["sequence"].size(),
+        "n_unique_sequences": grouped["sequence"].nunique(),
+        "mean_mpnn_nll": grouped["mpnn_nll"].mean(),
+        "best_native_recovery": grouped["native_recovery"].max(),
+        "first_sequence": grouped["sequence"].first(),
+    })
+    return out.reset_index()
+
+
+def shard_designs(shard_dir: str | os.PathLike) -> pd.DataFrame:
+    """One shard's designs joined with every evaluation table present in its folder."""
+    shard_dir = Path(shard_dir)
+    info = parse_shard(shard_dir)
+    designs = pd.read_parquet(shard_dir / "designs.parquet")
+    designs = designs.rename(columns={"method": "operator"})
+    designs.insert(0, "design_key", [design_key(info["first"], d) for d in designs["design_id"]])
+    designs.insert(0, "method", info["method"])
+    designs["shard"] = f"seeds{info['first']}-{info['stop']}"
+    designs["pdb_path"] = [str(shard_dir / p) for p in designs["pdb"]]
+    for name, columns in (("self_consistency", SC_COLUMNS), ("novelty", NOVELTY_COLUMNS),
+                          ("secondary_structure", SSE_COLUMNS)):
+        table = _read_optional(shard_dir / f"{name}.parquet")
+        if table is None:
+            continue
+        keep = ["design_id", *[c for c in columns if c in table.columns and c not in designs.columns]]
+        designs = designs.merge(_ok(table)[keep], on="design_id", how="left")
+        designs = designs.merge(_status(table, name), on="design_id", how="left")
+    sequences = _read_optional(shard_dir / "sequences.parquet")
+    if sequences is not None:
+        per = sequences_per_design(sequences)
+        keep = ["design_id", *[c for c in per.columns if c != "design_id" and c not in designs.columns]]
+        designs = designs.merge(per[keep], on="design_id", how="left")
+        designs = designs.merge(_status(sequences, "inverse_fold"), on="design_id", how="left")
+    return designs
+
+
+def _status(table: pd.DataFrame, name: str) -> pd.DataFrame:
+    """``design_id, <name>_status, <name>_reason``: one row per design (a failure reason kept, if any)."""
+    if "status" not in table.columns:
+        return pd.DataFrame({"design_id": table["design_id"].unique(), f"{name}_status": "ok",
+                             f"{name}_reason": ""})
+    reason = table["reason"] if "reason" in table.columns else ""
+    frame = pd.DataFrame({"design_id": table["design_id"], f"{name}_status": table["status"],
+                          f"{name}_reason": reason})
+    return frame.drop_duplicates("design_id")
+
+
+def gather_designs(shard_dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLike) -> pd.DataFrame:
+    """Copy the PDBs of one method's shards into ``out_dir`` under their campaign-wide keys.
+
+    Returns the designs table (``design_id`` = the key, which is also the file stem) for the evaluation commands
+    that read one folder (diversity).
+    """
+    from superdiff.files.atomic import atomic_path
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for shard in shard_dirs:
+        info = parse_shard(shard)
+        table = pd.read_parquet(Path(shard) / "designs.parquet")
+        for design_id, pdb in zip(table["design_id"], table["pdb"], strict=True):
+            key = design_key(info["first"], design_id)
+            with atomic_path(out_dir / f"{key}.pdb") as tmp:
+                shutil.copyfile(Path(shard) / pdb, tmp)
+            rows.append({"design_id": key, "source_design_id": design_id, "method": info["method"],
+                         "length": info["length"], "shard": f"seeds{info['first']}-{info['stop']}"})
+    if not rows:
+        raise ValueError("no designs to gather")
+    return pd.DataFrame(rows)
+
+
+def campaign_designs(shard_dirs: Sequence[str | os.PathLike],
+                     diversity: Mapping[str, str | os.PathLike] | None = None) -> pd.DataFrame:
+    """Every design of the campaign, one row each, with its evaluations (in shard order)."""
+    if not shard_dirs:
+        raise ValueError("no shard folders given")
+    frame = pd.concat([shard_designs(s) for s in shard_dirs], ignore_index=True, sort=False)
+    parts = []
+    for method, group in frame.groupby("method", sort=False):
+        path = (diversity or {}).get(str(method))
+        if path is not None:
+            div = _ok(pd.read_parquet(path))
+            keep = ["design_id", *[c for c in DIVERSITY_COLUMNS if c in div.columns]]
+            group = group.merge(div[keep].rename(columns={"design_id": "design_key"}), on="design_key", how="left")
+        parts.append(group)
+    return pd.concat(parts, ignore_index=True, sort=False)
+
+
+def _mean(frame: pd.DataFrame, column: str) -> float:
+    if column not in frame.columns:
+        return math.nan
+    values = pd.to_numeric(frame[column], errors="coerce").dropna()
+    return float(values.mean()) if len(values) else math.nan
+
+
+def _fraction_true(frame: pd.DataFrame, column: str) -> float:
+    if column not in frame.columns:
+        return math.nan
+    values = frame[column].dropna()
+    return float(values.astype(bool).mean()) if len(values) else math.nan
+
+
+def method_summary(designs: pd.DataFrame, diversity_summaries: Mapping[str, str | os.PathLike] | None = None,
+                   refold_note: str | None = None) -> pd.DataFrame:
+    """One row per method: designability, novelty, diversity, secondary structure, sampler diagnostics.
+
+    Fractions are over the designs whose evaluation succeeded; ``<step>_failed`` counts the others.
+    ``designable_fraction`` is NaN when nothing was refolded; ``designability_note`` then says why.
+    """
+    rows = []
+    for method, group in designs.groupby("method", sort=False):
+        row: dict[str, object] = {"method": method, "operator": group["operator"].iloc[0],
+                                  "n_designs": len(group),
+                                  "lengths": ",".join(str(v) for v in sorted(group["length"].unique()))}
+        row["designable_fraction"] = _fraction_true(group, "designable")
+        row["mean_min_sc_rmsd"] = _mean(group, "min_sc_rmsd")
+        row["designability_note"] = (refold_note or "") if math.isnan(row["designable_fraction"]) else ""
+        for name in ("self_consistency", "inverse_fold", "novelty", "secondary_structure"):
+            col = f"{name}_status"
+            if col in group.columns:
+                row[f"{name}_failed"] = int((group[col].fillna("missing") != "ok").sum())
+        row["novel_fraction_tm_lt_0_5"] = _fraction_true(group, "novel_tm_lt_0_5")
+        row["novel_fraction_tm_lt_0_3"] = _fraction_true(group, "novel_tm_lt_0_3")
+        row["mean_max_tm"] = _mean(group, "max_tm")
+        for col in ("helix_fraction", "strand_fraction", "coil_fraction", "mean_mpnn_nll", "best_native_recovery"):
+            row[f"mean_{col}" if not col.startswith("mean_") else col] = _mean(group, col)
+        div_path = (diversity_summaries or {}).get(str(method))
+        if div_path is not None and Path(div_path).is_file():
+            div = json.loads(Path(div_path).read_text())
+            row.update(n_clusters=div.get("n_clusters"), cluster_fraction=div.get("cluster_fraction"),
+                       mean_pairwise_tm=div.get("mean_pairwise_tm"))
+        else:
+            row.update(n_clusters=np.nan, cluster_fraction=np.nan, mean_pairwise_tm=np.nan)
+        for col in sorted(c for c in group.columns if c.startswith(("kappa_final_", "log_q_"))):
+            row[f"mean_{col}"] = _mean(group, col)
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,508 @@
+r"""The one sampling loop: reverse SDE (or probability-flow ODE) over composed models, with log densities.
+
+Each step (reverse time ``τ = 1 − t``, Euler–Maruyama):
+
+1. every model's score at the current point, ``S [B, M, D]``;
+2. the step's noise ``ξ = η g sqrt(dτ) z`` from each design's own generator;
+3. the operator's weights and noise (:mod:`superdiff.engine.operators`);
+4. ``dx = (−f + λ g² Σ κ_i s_i) dτ + ξ``, ``λ = (1 + η²) / 2``;
+5. each model's log density updated by the Itô (or kernel-ratio) estimator (:mod:`superdiff.engine.estimators`).
+
+With :class:`~superdiff.engine.guidance.Guidance` the drift in 4 becomes ``λ g² (w Σ κ_i s_i + (1 − w) s_u)`` and the
+operator is told so (``drift_scale`` and ``log_q_extra``; :mod:`superdiff.engine.guidance` has the derivation).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from superdiff.engine import estimators, paths
+from superdiff.engine.guidance import Guidance
+from superdiff.engine.operators import Combination, Operator, StepContext
+from superdiff.engine.paths import GaussianPath
+from superdiff.engine.seeds import NoiseSource, population_generator
+from superdiff.engine.smc import effective_sample_size, systematic_resample
+from superdiff.engine.spaces import Euclidean
+
+METHODS = ("sde", "ode")
+DEFAULT_STEPS = 500
+NoiseScale = float | Callable[[float], float]
+
+
+@dataclass(frozen=True)
+class SampleResult:
+    """What :func:`sample` returns.
+
+    Attributes:
+        x: final samples ``[B, *shape]`` (at the grid's last time).
+        log_q: ``[B, M]`` float64, each model's estimated log density at ``x`` (nats).
+        t: ``[steps + 1]`` float64 forward times of the grid, decreasing (``t_max`` to ``t_min``).
+        kappa: ``[steps, B, M]`` float64 weights per step (``record=True``), else None.
+        log_q_path: ``[steps + 1, B, M]`` float64 log densities along the path (``record=True``), else None.
+        and_residual: ``[B]`` largest AND constraint residual over the path (nats), for AND only.
+        log_w: ``[B]`` float64 final importance log weights (Feynman–Kac operators such as Product), else None.
+            Estimates under the target are ``Σ softmax(log_w)_j h(x_j)``.
+        ess: ``[steps]`` effective sample size after each step's weight update (before resampling).
+        ancestry: ``[steps, B]`` int64: after step k, particle j continues particle ``ancestry[k, j]``.
+    """
+
+    x: Tensor
+    log_q: Tensor
+    t: Tensor
+    kappa: Tensor | None = None
+    log_q_path: Tensor | None = None
+    and_residual: Tensor | None = None
+    log_w: Tensor | None = None
+    ess: Tensor | None = None
+    ancestry: Tensor | None = None
+
+
+def _check_scores(outs: list[Tensor], x: Tensor, step: int, t: float, models: Sequence) -> None:
+    for i, out in enumerate(outs):
+        if out.shape != x.shape:
+            raise ValueError(
+                f"model {i} ({models[i]!r}) returned a score of shape {tuple(out.shape)} for input of shape "
+                f"{tuple(x.shape)}; every model must return the input's shape"
+            )
+        if not torch.isfinite(out).all():
+            raise FloatingPointError(f"model {i} ({models[i]!r}) returned non-finite scores at step {step} (t={t:.4g})")
+
+
+def check_finite(what: str, values: Tensor) -> None:
+    """Raise FloatingPointError naming the designs (batch rows) of ``values [B, ...]`` that are not finite."""
+    bad = ~torch.isfinite(values.detach().reshape(values.shape[0], -1)).all(dim=1)
+    if bool(bad.any()):
+        rows = bad.nonzero().flatten().tolist()
+        shown = ", ".join(map(str, rows[:10])) + (" …" if len(rows) > 10 else "")
+        raise FloatingPointError(f"{what} of {len(rows)} of {values.shape[0]} designs are not finite "
+                                 f"(designs {shown}): a model overflowed; nothing was returned")
+
+
+def time_grid(path: GaussianPath, steps: int | None, times, t_max: float | None, t_min: float) -> Tensor:
+    """The decreasing float64 grid ``[steps + 1]``: explicit ``times``, a named grid ("uniform", "log_snr", "edm"
+    from :mod:`superdiff.engine.paths`) or uniform from ``t_max`` (default 1) to ``t_min``."""
+    if times is not None and not isinstance(times, str):
+        grid = torch.as_tensor(times, dtype=torch.float64).flatten().cpu()
+        if grid.numel() < 2 or not bool((grid[1:] < grid[:-1]).all()) or not (grid[-1] > 0 and grid[0] <= 1):
+            raise ValueError(f"times must be a strictly decreasing grid of >= 2 forward times in (0, 1], got "
+                             f"{grid.tolist()[:6]}{' …' if grid.numel() > 6 else ''}")
+        if steps is not None and steps != grid.numel() - 1:
+            raise ValueError(f"steps={steps} but times has {grid.numel()} points ({grid.numel() - 1} steps): "
+                             "give one or the other")
+        if path.singular_at_one and float(grid[0]) >= 1.0:
+            raise ValueError(f"times starts at 1, where {path!r} is singular: start below 1 (e.g. 0.999)")
+        return grid
+    steps = DEFAULT_STEPS if steps is None else steps
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+    if not 0.0 < t_min < 1.0:
+        raise ValueError(f"t_min must lie in (0, 1), got {t_min}")
+    t_max = 1.0 if t_max is None else float(t_max)
+    if times is None:
+        return paths.uniform_grid(steps, t_max, t_min, path=path)
+    return paths.make_grid(times, path, steps, t_max, t_min)
+
+
+def noise_levels(noise_scale: NoiseScale, grid: Tensor, method: str) -> list[float]:
+    """``η(t_k)`` for every step: 0 for the ODE, else the constant or the callable ``noise_scale(t)``.
+
+    ``η g_t`` is the diffusion actually injected (flow-matching users' ``ε_t``); ``η ≠ 1`` is corrected in the
+    estimate with the Hutchinson Laplacian (SCIENCE.md §2, §9).
+    """
+    if method == "ode":
+        return [0.0] * (grid.numel() - 1)
+    etas = [float(noise_scale(float(t))) if callable(noise_scale) else float(noise_scale) for t in grid[:-1]]
+    bad = [(float(t), e) for t, e in zip(grid[:-1], etas, strict=True) if not (e >= 0 and math.isfinite(e))]
+    if bad:
+        raise ValueError(f"noise_scale must be finite and >= 0 at every step, got {bad[0][1]} at t={bad[0][0]:.4g}")
+    return etas
+
+
+def check_contract(models: Sequence, operator: Operator, etas: Sequence[float], estimator: str, method: str,
+                   guidance: Guidance | None) -> None:
+    """Raise ValueError for any argument combination the sampler cannot honour (checked once, before any work)."""
+    if len(models) == 0:
+        raise ValueError("models is empty: give at least one score model")
+    if estimator not in estimators.ESTIMATORS:
+        raise ValueError(f"estimator must be one of {tuple(estimators.ESTIMATORS)}, got {estimator!r}")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    full_noise = method == "sde" and all(e == 1.0 for e in etas)
+    if estimator == "kernel_ratio" and not full_noise:
+        raise ValueError("estimator='kernel_ratio' needs the full-noise SDE (method='sde', noise_scale=1)")
+    if operator.full_noise_only and not full_noise:
+        raise ValueError(f"{operator!r} needs the full-noise SDE (method='sde', noise_scale=1), got "
+                         f"method={method!r}, noise_scale={sorted(set(etas))[:3]}")
+    if guidance is not None and guidance.active and operator.feynman_kac:
+        raise ValueError(f"{operator!r} cannot run inside guidance: its importance weights assume the drift "
+                         "Σ c_i s_i. Guidance is itself a product: add the unconditional model as a factor with "
+                         "exponent 1 − w Σc and scale the others by w")
+    operator.validate(len(models))
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Everything decided once before the loop: models, operator, estimator, grid, noise level, what to keep."""
+
+    models: list
+    schedule: GaussianPath
+    operator: Operator
+    estimator: estimators.Ito
+    guidance: Guidance | None
+    space: Euclidean
+    times: Tensor
+    etas: list[float]
+    hutchinson_probes: int
+    dtype: torch.dtype
+    device: torch.device
+    record: bool
+
+    def lam(self, k: int) -> float:
+        """Drift scale ``λ = (1 + η²) / 2`` of step k: 1 for the SDE, ½ for the probability-flow ODE."""
+        return 0.5 * (1.0 + self.etas[k] ** 2)
+
+    @property
+    def needs_laplacian(self) -> bool:
+        return any(eta != 1.0 for eta in self.etas)
+
+    @property
+    def needs_grad(self) -> bool:
+        return self.needs_laplacian or self.operator.needs_derivatives()
+
+
+@dataclass
+class _State:
+    """The population along the path: positions, log densities, importance weights and what is recorded."""
+
+    x: Tensor
+    log_q: Tensor
+    log_w: Tensor | None
+    residual: Tensor | None
+    has_residual: bool = False
+    kappas: list = field(default_factory=list)
+    log_qs: list = field(default_factory=list)
+    ess: list = field(default_factory=list)
+    ancestry: list = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Scores:
+    """One step's model evaluations: flattened scores ``[B, M, D]`` (graph kept when needed), the input they were
+    computed from, and the unconditional score ``[B, D]`` under guidance."""
+
+    scores: Tensor
+    x_in: Tensor
+    differentiable: bool
+    unconditional: Tensor | None
+
+
+def sample(
+    models: Sequence,
+    schedule: GaussianPath,
+    operator: Operator,
+    *,
+    shape: Sequence[int] | None = None,
+    x_init: Tensor | None = None,
+    x_init_log_density: Tensor | None = None,
+    steps: int | None = None,
+    t_min: float = 1e-3,
+    t_max: float | None = None,
+    times: Tensor | Sequence[float] | str | None = None,
+    generator: torch.Generator | None = None,
+    seeds: Sequence[int] | None = None,
+    log_q_init: Tensor | None = None,
+    estimator: str = "ito",
+    method: str = "sde",
+    noise_scale: NoiseScale = 1.0,
+    hutchinson_probes: int = 1,
+    space: Euclidean | None = None,
+    batch_size: int | None = None,
+    record: bool = False,
+    progress: bool = False,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+    guidance: Guidance | None = None,
+) -> SampleResult:
+    """Sample from the superposition of ``models`` under ``operator``, estimating every model's log density.
+
+    Args:
+        models: M score models ``model(x [B, *shape], t [B]) -> score``, all on ``schedule``'s clock (a model
+            trained on another Gaussian path joins through :func:`superdiff.models.align`).
+        schedule: the Gaussian path (forward SDE) the models share: :class:`~superdiff.VPLinear`,
+            :class:`~superdiff.VPCosine`, :class:`~superdiff.LinearInterpolant`, :class:`~superdiff.VarianceExploding`.
+        operator: :class:`~superdiff.Single`, :class:`~superdiff.Average`, :class:`~superdiff.Or`,
+            :class:`~superdiff.And` or :class:`~superdiff.Product`.
+        shape: one sample's shape; needed unless ``x_init`` is given.
+        x_init: starting points at the grid's first time, ``[B, *shape]``; drawn from the path's prior
+            ``N(0, (α² + σ²) I)`` at that time on ``space`` by default (N(0, I) for VP paths).
+        x_init_log_density: ``[B]`` log density of the distribution ``x_init`` was drawn from, for the initial
+            importance weights of Feynman–Kac operators; without it ``x_init`` counts as drawn from the target.
+        steps: number of Euler steps (default 500; implied by an explicit ``times``).
+        t_min, t_max: the grid's ends (``t_max`` default 1; paths singular at 1 need ``t_max < 1``).
+        times: an explicit decreasing grid of forward times, or a grid name: "uniform" (default), "log_snr"
+            (uniform in log-SNR, the natural grid of the cosine path) or "edm" (Karras et al.'s ρ = 7 grid).
+        generator: one shared generator (results then depend on batch composition).
+        seeds: one seed per design: each design gets its own generator (batch-invariant results).
+        log_q_init: ``[B, M]`` or ``[B]`` initial log densities; default ``log N(x_init; 0, I)`` for every model.
+        estimator: "ito" or "kernel_ratio" (SDE with full noise only).
+        method: "sde" (reverse SDE) or "ode" (probability flow; log densities need a Hutchinson trace).
+        noise_scale: ``η``, a constant or a function of t (the injected diffusion is ``η g_t``); values other than
+            1 add the Hutchinson-estimated ``½ (η² − 1) g² Δ log q dτ`` correction, so the estimate stays unbiased
+            (needs differentiable models).
+        hutchinson_probes: Rademacher probes per step for the Laplacian estimate; space: where the samples live
+            (:class:`~superdiff.spaces.Euclidean` by default, or e.g. centred coordinates).
+        batch_size: split the designs into chunks of this size (results are identical with ``seeds``, except
+            for resampling operators, where each chunk is its own population).
+        record, progress: keep per-step ``kappa`` and ``log_q`` trajectories; show a progress bar.
+        device, dtype: where to sample (default ``x_init``'s device, else CPU); floating type of the samples
+            and model inputs (log densities are always float64).
+        guidance: classifier-free guidance around the composition (:class:`~superdiff.guidance.Guidance`): the
+            drift uses ``w Σ κ_i s_i + (1 − w) s_u``; ``log_q`` stays the composed (conditional) models'.
+
+    Returns: a :class:`SampleResult`.
+    """
+    models, grid = list(models), time_grid(schedule, steps, times, t_max, t_min)
+    etas = noise_levels(noise_scale, grid, method)
+    check_contract(models, operator, etas, estimator, method, guidance)
+    batch = _check_inputs(shape, x_init, seeds, generator)
+    device = torch.device(device if device is not None else (x_init.device if x_init is not None else "cpu"))
+    if batch_size is not None and batch_size < batch:
+        return _sample_in_chunks(batch, batch_size, locals())
+    plan = _Plan(models=models, schedule=schedule, operator=operator,
+                 estimator=estimators.make_estimator(estimator, schedule),
+                 guidance=guidance if guidance is not None and guidance.active else None,
+                 space=space or Euclidean(), times=grid, etas=etas, hutchinson_probes=hutchinson_probes,
+                 dtype=dtype, device=device, record=record)
+    noise = NoiseSource(batch, device, generator, seeds)
+    state = _initial_state(plan, noise, shape, x_init, x_init_log_density, log_q_init)
+    return _run(plan, state, noise, seeds, generator, progress)
+
+
+def _run(plan: _Plan, state: _State, noise: NoiseSource, seeds, generator, progress: bool) -> SampleResult:
+    """The loop: one step, then resampling if the population's weights call for it."""
+    resampler = population_generator(seeds, generator) if plan.operator.ess_threshold is not None else None
+    steps = plan.times.numel() - 1
+    for k in tqdm(range(steps), desc=f"sampling ({plan.operator!r})", disable=not progress, leave=False):
+        _step(plan, state, noise, k)
+        _resample(plan, state, resampler)
+    return _finish(plan, state)
+
+
+def _check_inputs(shape, x_init: Tensor | None, seeds, generator) -> int:
+    """The number of designs, after checking that the starting points are determined and reproducible."""
+    if x_init is None and shape is None:
+        raise ValueError("give either shape (one sample's shape) or x_init")
+    if x_init is not None and shape is not None and tuple(x_init.shape[1:]) != tuple(shape):
+        raise ValueError(f"x_init has sample shape {tuple(x_init.shape[1:])} but shape={tuple(shape)}")
+    if x_init is None and seeds is None and generator is None:
+        raise ValueError("give seeds (one per design, recommended) or a generator, so the samples are reproducible")
+    if x_init is not None:
+        return x_init.shape[0]
+    if seeds is None:
+        raise ValueError("with a shared generator and no x_init, pass seeds or x_init to fix the number of designs")
+    return len(seeds)
+
+
+def _sample_in_chunks(batch: int, batch_size: int, arguments: dict) -> SampleResult:
+    """Run :func:`sample` on consecutive chunks of designs and concatenate (needs per-design seeds)."""
+    seeds = arguments["seeds"]
+    if seeds is None:
+        raise ValueError("batch_size needs per-design seeds, so that chunking cannot change results")
+    per_design = ("x_init", "x_init_log_density", "log_q_init")
+    own_names = (*per_design, "models", "schedule", "operator", "seeds", "batch_size", "batch", "grid", "etas")
+    shared = {k: v for k, v in arguments.items() if k not in own_names}
+    parts = []
+    for start in range(0, batch, batch_size):
+        chunk = slice(start, min(start + batch_size, batch))
+        own = {k: None if arguments[k] is None else arguments[k][chunk] for k in per_design}
+        parts.append(sample(arguments["models"], arguments["schedule"], arguments["operator"], seeds=list(seeds[chunk]),
+                            **own, **shared))
+    return _concatenate(parts)
+
+
+def _initial_state(plan: _Plan, noise: NoiseSource, shape, x_init: Tensor | None, x_init_log_density: Tensor | None,
+                   log_q_init: Tensor | None) -> _State:
+    """Starting points (drawn from the operator's prior unless given), initial log densities and weights."""
+    space, batch, m = plan.space, noise.batch, len(plan.models)
+    prior_std = float(plan.schedule.prior_std(float(plan.times[0])))
+    if x_init is None:
+        scale = plan.operator.initial_scale() * prior_std
+        x = scale * space.project(noise.normal(tuple(shape), plan.dtype))
+        x_init_log_density = _log_normal(space, x, scale)
+    else:
+        x = space.project(x_init.to(device=plan.device, dtype=plan.dtype))
+    if log_q_init is None:
+        log_q = _log_normal(space, x, prior_std)[:, None].expand(batch, m).clone()
+    else:
+        log_q = torch.as_tensor(log_q_init, dtype=torch.float64, device=plan.device)
+        log_q = (log_q[:, None] if log_q.dim() == 1 else log_q).expand(batch, m).clone()
+    log_w = None
+    if plan.operator.feynman_kac:
+        log_w = plan.operator.initial_log_weights(log_q, x_init_log_density)
+    residual = torch.zeros(batch, dtype=torch.float64, device=plan.device) if plan.operator.min_models >= 2 else None
+    return _State(x=x, log_q=log_q, log_w=log_w, residual=residual, log_qs=[log_q.clone()] if plan.record else [])
+
+
+def _log_normal(space: Euclidean, x: Tensor, std: float) -> Tensor:
+    """``log N(x; 0, std² I)`` on ``space`` per design, float64 ``[B]`` (nats)."""
+    if std == 1.0:
+        return space.log_standard_normal(x)
+    return space.log_standard_normal(x / std) - space.dim(tuple(x.shape[1:])) * math.log(std)
+
+
+def _evaluate(plan: _Plan, x: Tensor, t: float, k: int) -> _Scores:
+    """Every model's score at ``(x, t)``, projected onto the space, checked for shape and finiteness."""
+    t_batch = torch.full((x.shape[0],), t, device=plan.device, dtype=plan.dtype)
+    x_in = x.detach().requires_grad_(True) if plan.needs_grad else x
+    with torch.set_grad_enabled(plan.needs_grad):
+        outs = [model(x_in, t_batch) for model in plan.models]
+        if k == 0:
+            _check_scores(outs, x, k, t, plan.models)
+        scores = plan.space.project(torch.stack(outs, dim=1)).flatten(2)  # [B, M, D]
+    if k > 0 and not torch.isfinite(scores).all():
+        _check_scores(outs, x, k, t, plan.models)
+    s_u = None
+    if plan.guidance is not None:
+        with torch.no_grad():
+            out_u = plan.guidance.unconditional(x.detach(), t_batch)
+        if k == 0 or not torch.isfinite(out_u).all():
+            _check_scores([out_u], x, k, t, [plan.guidance.unconditional])
+        s_u = plan.space.project(out_u).flatten(1)
+    return _Scores(scores, x_in, plan.needs_grad and scores.requires_grad, s_u)
+
+
+def _laplacian_term(plan: _Plan, ev: _Scores, noise: NoiseSource, g2: float, dtau: float, k: int) -> Tensor | None:
+    """``½ (η² − 1) g² Δ log q^i dτ`` from a Hutchinson estimate, for noise scales ``η ≠ 1`` (else None)."""
+    eta = plan.etas[k]
+    if eta == 1.0:
+        return None
+    if not ev.differentiable:
+        raise ValueError(
+            f"noise_scale={eta} needs the Laplacian of log q, but the models' scores are not differentiable "
+            "with respect to x; use method='sde' with noise_scale=1"
+        )
+    sample_shape = tuple(ev.x_in.shape[1:])
+    probes = plan.space.project(noise.rademacher((plan.hutchinson_probes, *sample_shape), plan.dtype)).flatten(2)
+    lap = estimators.hutchinson_laplacian(ev.x_in, ev.scores, probes)
+    return estimators.laplacian_correction(lap, g2, dtau, eta)
+
+
+def _context(plan: _Plan, state: _State, ev: _Scores, xi: Tensor, extra: Tensor | None, g2: float, dtau: float,
+             div_f: float, k: int) -> StepContext:
+    """What the operator sees: scores, log densities, the drawn noise and the terms of d log q known in advance."""
+    lam = plan.lam(k)
+    drift_scale, known = lam, extra
+    if plan.guidance is not None:
+        drift_scale = plan.guidance.drift_scale(lam)
+        guided_extra = plan.guidance.log_q_extra(ev.scores.detach(), ev.unconditional, lam, g2, dtau)
+        if guided_extra is not None:  # enters log q through dx, so only the operator is told
+            known = guided_extra if known is None else known + guided_extra
+    quad = None
+    if ev.differentiable:
+        def quad(u, _x=ev.x_in, _s=ev.scores):
+            return estimators.quadratic_forms(_x, _s, u)
+    return StepContext(scores=ev.scores.detach(), log_q=state.log_q, noise=xi, g2=g2, dtau=dtau,
+                       drift_scale=drift_scale, noise_scale=plan.etas[k], log_q_extra=known, quadratic_forms=quad,
+                       div_f=div_f, step=k)
+
+
+def _step(plan: _Plan, state: _State, noise: NoiseSource, k: int) -> None:
+    """One Euler–Maruyama step of the composed reverse SDE and every model's log-density increment."""
+    t, t_next = float(plan.times[k]), float(plan.times[k + 1])
+    dtau = t - t_next
+    ev = _evaluate(plan, state.x, t, k)
+    x = state.x.detach()
+    g2 = float(plan.schedule.g2(t))
+    f = plan.schedule.drift(x, t).flatten(1)
+    eta = plan.etas[k]
+    xi = eta * (g2 * dtau) ** 0.5 * plan.space.project(noise.normal(tuple(x.shape[1:]), plan.dtype)).flatten(1)
+    extra = _laplacian_term(plan, ev, noise, g2, dtau, k)
+    div_f = float(plan.schedule.divergence_of_drift(t, plan.space.dim(tuple(x.shape[1:]))))
+    comb = plan.operator.combine(_context(plan, state, ev, xi, extra, g2, dtau, div_f, k))
+    scores = ev.scores.detach()
+    velocity = comb.score if plan.guidance is None else plan.guidance.velocity(comb.score, ev.unconditional)
+    dx = (-f + plan.lam(k) * g2 * velocity) * dtau + comb.noise
+    inc = plan.estimator.increment(dx, scores, f, g2, div_f, dtau, x.flatten(1), t, t_next)
+    if extra is not None:
+        inc = inc + extra
+    inc = _add_operator_terms(plan, inc, comb, g2, dtau, t, t_next)
+    state.log_q = state.log_q + inc
+    state.x = (x + dx.view_as(x)).detach()
+    _bookkeep(plan, state, comb)
+
+
+def _add_operator_terms(plan: _Plan, inc: Tensor, comb: Combination, g2: float, dtau: float, t: float,
+                        t_next: float) -> Tensor:
+    """The operator's own log-density terms, adapted to the estimator (AND's removed noise)."""
+    if comb.log_q_correction is None:
+        return inc
+    if comb.noise_removed is None:
+        return inc + comb.log_q_correction
+    return inc + plan.estimator.projection_correction(comb.log_q_correction, comb.noise_removed, g2, dtau, t, t_next)
+
+
+def _bookkeep(plan: _Plan, state: _State, comb: Combination) -> None:
+    """AND residuals, importance weights and the per-step record."""
+    if comb.residual is not None:
+        state.residual = torch.maximum(state.residual, comb.residual)
+        state.has_residual = True
+    if comb.log_w_increment is not None:
+        state.log_w = comb.log_w_increment if state.log_w is None else state.log_w + comb.log_w_increment
+        state.ess.append(effective_sample_size(state.log_w))
+    if plan.record:
+        state.kappas.append(comb.kappa.detach())
+        state.log_qs.append(state.log_q.clone())
+
+
+def _resample(plan: _Plan, state: _State, resampler: torch.Generator | None) -> None:
+    """Systematic resampling when the effective sample size fell below the operator's threshold."""
+    if state.log_w is None or not plan.operator.feynman_kac:
+        return
+    batch = state.x.shape[0]
+    parents = torch.arange(batch, device=plan.device)
+    if resampler is not None and state.ess[-1] < plan.operator.ess_threshold * batch:
+        parents = systematic_resample(state.log_w, resampler)
+        state.x, state.log_q = state.x[parents], state.log_q[parents]
+        state.log_w = torch.zeros_like(state.log_w)
+    state.ancestry.append(parents)
+
+
+def _finish(plan: _Plan, state: _State) -> SampleResult:
+    check_finite("samples", state.x)
+    check_finite("log densities", state.log_q)
+    return SampleResult(
+        x=state.x,
+        log_q=state.log_q,
+        t=plan.times,
+        kappa=torch.stack(state.kappas) if plan.record else None,
+        log_q_path=torch.stack(state.log_qs) if plan.record else None,
+        and_residual=state.residual if state.has_residual else None,
+        log_w=state.log_w,
+        ess=torch.stack(state.ess) if state.ess else None,
+        ancestry=torch.stack(state.ancestry) if state.ancestry else None,
+    )
+
+
+def _concatenate(parts: list[SampleResult]) -> SampleResult:
+    def cat(name: str, dim: int):
+        values = [getattr(p, name) for p in parts]
+        return None if values[0] is None else torch.cat(values, dim=dim)
+
+    offsets, start = [], 0
+    for part in parts:  # ancestry indices are per chunk: shift them to batch positions
+        offsets.append(start)
+        start += part.x.shape[0]
+    ess = None if parts[0].ess is None else torch.stack([p.ess for p in parts])  # [chunks, steps]
+    ancestry = None
+    if parts[0].ancestry is not None:
+        ancestry = torch.cat([p.ancestry + o for p, o in zip(parts, offsets, strict=True)], dim=1)
+    return SampleResult(x=cat("x", 0), log_q=cat("log_q", 0), t=parts[0].t, kappa=cat("kappa", 1),
+                        log_q_path=cat("log_q_path", 1), and_residual=cat("and_residual", 0),
+                        log_w=cat("log_w", 0), ess=ess,
+                        ancestry=ancestry)

@@ -1,0 +1,1 @@
+"""Files: atomic writes, provenance, verified downloads and the project's resource folders (no torch needed)."""

@@ -1,0 +1,132 @@
+"""Aggregation and the HTML summary on small hand-made shard folders (no Snakemake)."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from superdiff.campaign.report.aggregate import (
+    campaign_designs,
+    design_key,
+    gather_designs,
+    method_summary,
+    parse_shard,
+    sequences_per_design,
+)
+from superdiff.campaign.report.html import load_outputs, molecule_table, render
+from superdiff.campaign.report.tables import concat_tables, parse_assignments
+from superdiff.proteins.structure import write_ca_pdb
+
+
+def _helix(n: int, phase: float) -> np.ndarray:
+    i = np.arange(n)
+    return np.stack([2.3 * np.cos(1.745 * i + phase), 2.3 * np.sin(1.745 * i + phase), 1.5 * i], axis=1)
+
+
+def _shard(root, method, length, first, stop, *, failed=()):
+    d = root / method / f"L{length}" / f"seeds{first}-{stop}"
+    d.mkdir(parents=True)
+    ids = [f"len{length:03d}_{i:04d}" for i in range(stop - first)]
+    for k, did in enumerate(ids):
+        write_ca_pdb(d / f"{did}.pdb", _helix(length, first + k))
+    pd.DataFrame({"design_id": ids, "length": length, "index": range(len(ids)), "method": "and",
+                  "seed": [first * 100 + k for k in range(len(ids))], "pdb": [f"{i}.pdb" for i in ids],
+                  "log_q_0": -1.0 - first, "log_q_1": -2.0, "kappa_final_0": 0.5, "kappa_final_1": 0.5}
+                 ).to_parquet(d / "designs.parquet")
+    ok = [i not in failed for i in ids]
+    pd.DataFrame({"design_id": ids, "status": ["ok" if o else "failed" for o in ok],
+                  "reason": ["" if o else "chain break" for o in ok],
+                  "max_tm": [0.4 if o else math.nan for o in ok], "novel_tm_lt_0_5": ok,
+                  "novel_tm_lt_0_3": [False] * len(ids)}).to_parquet(d / "novelty.parquet")
+    pd.DataFrame({"design_id": ids, "status": "ok", "reason": "", "helix_fraction": 0.8, "strand_fraction": 0.1,
+                  "coil_fraction": 0.1}).to_parquet(d / "secondary_structure.parquet")
+    pd.DataFrame({"design_id": np.repeat(ids, 2), "status": "ok", "reason": "", "sequence": ["AAAA", "AAAC"] * len(ids),
+                  "mpnn_nll": 1.5, "native_recovery": [0.1, 0.3] * len(ids)}).to_parquet(d / "sequences.parquet")
+    return d
+
+
+def test_parse_shard_and_design_keys():
+    assert parse_shard("results/x/proteins/shards/or_l1/L50/seeds4-8") == \
+        {"method": "or_l1", "length": 50, "first": 4, "stop": 8}
+    with pytest.raises(ValueError, match="is not a shard folder"):
+        parse_shard("results/x/proteins/shards/or_l1/50/seeds4-8")
+    assert design_key(4, "len050_0000") != design_key(0, "len050_0000")
+
+
+def test_sequences_per_design_counts_unique_and_best_recovery():
+    frame = pd.DataFrame({"design_id": ["a", "a", "a", "b"], "status": ["ok", "ok", "ok", "failed"],
+                          "sequence": ["AC", "AC", "GG", None], "mpnn_nll": [1.0, 2.0, 3.0, np.nan],
+                          "native_recovery": [0.1, 0.5, 0.2, np.nan]})
+    per = sequences_per_design(frame).set_index("design_id")
+    assert per.loc["a", "n_sequences"] == 3 and per.loc["a", "n_unique_sequences"] == 2
+    assert per.loc["a", "mean_mpnn_nll"] == pytest.approx(2.0) and per.loc["a", "best_native_recovery"] == 0.5
+    assert "b" not in per.index
+
+
+def test_campaign_tables_and_summary(tmp_path):
+    shards = [_shard(tmp_path, "and", 24, 0, 2, failed={"len024_0001"}), _shard(tmp_path, "and", 24, 2, 4),
+              _shard(tmp_path, "helix", 24, 0, 2)]
+    gathered = gather_designs(shards[:2], tmp_path / "gathered")
+    assert gathered["design_id"].is_unique and len(gathered) == 4
+    assert sorted(p.stem for p in (tmp_path / "gathered").glob("*.pdb")) == sorted(gathered["design_id"])
+    div = tmp_path / "and_div.parquet"
+    pd.DataFrame({"design_id": gathered["design_id"], "status": "ok", "cluster": [0, 0, 1, 1],
+                  "mean_tm_to_others": 0.3}).to_parquet(div)
+    (tmp_path / "and_div.summary.json").write_text(json.dumps({"n_clusters": 2, "cluster_fraction": 0.5,
+                                                                "mean_pairwise_tm": 0.3}))
+    designs = campaign_designs(shards, {"and": div})
+    assert len(designs) == 6 and designs.groupby("method")["design_key"].apply(lambda s: s.is_unique).all()
+    and_rows = designs[designs["method"] == "and"]
+    assert list(and_rows["cluster"]) == [0, 0, 1, 1]
+    failed = and_rows[and_rows["design_key"] == "s0000_len024_0001"].iloc[0]
+    assert failed["novelty_status"] == "failed" and math.isnan(failed["max_tm"])
+    summary = method_summary(designs, {"and": tmp_path / "and_div.summary.json"}, refold_note="Refolding is off: x")
+    row = summary.set_index("method").loc["and"]
+    assert row["n_designs"] == 4 and row["novelty_failed"] == 1
+    assert row["novel_fraction_tm_lt_0_5"] == 1.0  # among the 3 designs whose novelty was computed
+    assert math.isnan(row["designable_fraction"]) and row["designability_note"] == "Refolding is off: x"
+    assert row["cluster_fraction"] == 0.5 and row["mean_helix_fraction"] == pytest.approx(0.8)
+    assert summary.set_index("method").loc["helix", "n_clusters"] != summary.set_index("method").loc[
+        "helix", "n_clusters"]  # NaN: no diversity for helix
+
+    # the HTML page: self-contained, says why designability is missing, shows the figures
+    config = {"campaign": "t", "description": "unit", "device": "cpu",
+              "proteins": {"enabled": True, "models": ["a", "b"], "lengths": [24], "steps": 5,
+                           "seeds": {"count": 4}, "evaluation": {"refold": {"enabled": False,
+                                                                            "reason_off": "no weights offline"}}},
+              "report": {"structure_pictures": 2}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    designs.to_parquet(tmp_path / "designs.parquet")
+    summary.to_csv(tmp_path / "summary.csv", index=False)
+    traj = pd.DataFrame({"method": "and", "design": 0, "seed": 1, "step": np.repeat([0, 1, 2], 2),
+                         "t": np.repeat([1.0, 0.5, 0.01], 2), "model": [0, 1] * 3,
+                         "kappa": [0.5, 0.5, 0.4, 0.6, np.nan, np.nan], "log_q": [-9.0, -9.0, -5, -4, -1, -1]})
+    traj.to_parquet(tmp_path / "traj.parquet")
+    out = load_outputs(tmp_path / "config.yaml", protein_designs=tmp_path / "designs.parquet",
+                       protein_summary=tmp_path / "summary.csv", trajectories=[tmp_path / "traj.parquet"])
+    page = render(out)
+    assert "Refolding is off." in page and "no weights offline" in page
+    assert len(re.findall(r'<img src="data:image/png;base64,', page)) >= 5
+    assert not re.search(r'(src|href)="https?://', page)
+
+
+def test_molecule_table_and_concat(tmp_path):
+    metrics = {"runs": {"and": {"composition": {"mean_product": 0.2, "fraction_satisfying_all": 0.1},
+                                "validity": 0.9, "uniqueness": 1.0}, "joint": {"validity": 0.8}}}
+    table = molecule_table(metrics)
+    assert list(table["method"]) == ["and", "joint"] and table.loc[0, "mean_product"] == 0.2
+    a, b = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    pd.DataFrame({"x": [1, 2]}).to_parquet(a)
+    pd.DataFrame({"x": [3], "y": ["z"]}).to_parquet(b)
+    frame = concat_tables([a, b], parse_assignments(["method=and"]))
+    assert list(frame.columns) == ["method", "x", "y"] and list(frame["x"]) == [1, 2, 3]
+    with pytest.raises(ValueError, match="NAME=VALUE"):
+        parse_assignments(["method"])
+    with pytest.raises(FileNotFoundError):
+        concat_tables([tmp_path / "missing.parquet"])
