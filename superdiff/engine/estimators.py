@@ -17,15 +17,20 @@ def _dot(a: Tensor, b: Tensor) -> Tensor:
     return (a.double() * b.double()).sum(-1)
 
 
-def ito_increment(dx: Tensor, scores: Tensor, f: Tensor, g2: float, div_f: float, dtau: float) -> Tensor:
+def ito_increment(dx: Tensor, scores: Tensor, f: Tensor, g2: float | Tensor, div_f: float, dtau: float) -> Tensor:
     r"""Itô density estimator (the paper's Theorem 1).
 
     .. math:: d\log q^i = \langle dx, s_i\rangle + (\nabla\cdot f + \langle f, s_i\rangle - \tfrac12 g^2 |s_i|^2)\,d\tau
 
-    Exact in expectation for any drift as long as the injected noise is ``g dW``.
+    Exact in expectation for any drift as long as the injected noise is ``g dW``. ``g2`` is a float, or ``[D]``
+    for a block-diagonal diffusion (frames: translations and rotations), where ``g² |s|²`` reads ``sᵀ G s``.
     """
     s = scores.double()
-    return _dot(dx[:, None], s) + (div_f + _dot(f[:, None], s) - 0.5 * g2 * s.pow(2).sum(-1)) * dtau
+    if isinstance(g2, Tensor):  # per-coordinate g² (blocks diffusing at different rates): ½ sᵀ G s
+        half_norm = 0.5 * (s.pow(2) * g2.double()).sum(-1)
+    else:
+        half_norm = 0.5 * g2 * s.pow(2).sum(-1)
+    return _dot(dx[:, None], s) + (div_f + _dot(f[:, None], s) - half_norm) * dtau
 
 
 def kernel_ratio_increment(

@@ -63,12 +63,15 @@ class SampleResult:
     ancestry: Tensor | None = None
 
 
-def _check_scores(outs: list[Tensor], x: Tensor, step: int, t: float, models: Sequence) -> None:
+def _check_scores(outs: list[Tensor], x: Tensor, step: int, t: float, models: Sequence,
+                  tangent_shape: tuple[int, ...]) -> None:
+    expected = (x.shape[0], *tangent_shape)
     for i, out in enumerate(outs):
-        if out.shape != x.shape:
+        if tuple(out.shape) != expected:
             raise ValueError(
                 f"model {i} ({models[i]!r}) returned a score of shape {tuple(out.shape)} for input of shape "
-                f"{tuple(x.shape)}; every model must return the input's shape"
+                f"{tuple(x.shape)}; every model must return the tangent shape {expected} (the input's shape on "
+                "Euclidean spaces)"
             )
         if not torch.isfinite(out).all():
             raise FloatingPointError(f"model {i} ({models[i]!r}) returned non-finite scores at step {step} (t={t:.4g})")
@@ -95,7 +98,7 @@ def time_grid(path: GaussianPath, steps: int | None, times, t_max: float | None,
         if steps is not None and steps != grid.numel() - 1:
             raise ValueError(f"steps={steps} but times has {grid.numel()} points ({grid.numel() - 1} steps): "
                              "give one or the other")
-        if path.singular_at_one and float(grid[0]) >= 1.0:
+        if getattr(path, "singular_at_one", False) and float(grid[0]) >= 1.0:
             raise ValueError(f"times starts at 1, where {path!r} is singular: start below 1 (e.g. 0.999)")
         return grid
     steps = DEFAULT_STEPS if steps is None else steps
@@ -104,8 +107,11 @@ def time_grid(path: GaussianPath, steps: int | None, times, t_max: float | None,
     if not 0.0 < t_min < 1.0:
         raise ValueError(f"t_min must lie in (0, 1), got {t_min}")
     t_max = 1.0 if t_max is None else float(t_max)
-    if times is None:
-        return paths.uniform_grid(steps, t_max, t_min, path=path)
+    if times is None or times == "uniform":
+        return paths.uniform_grid(steps, t_max, t_min, path=path if hasattr(path, "singular_at_one") else None)
+    if not hasattr(path, "log_snr"):
+        raise ValueError(f"times={times!r} needs a path with a signal-to-noise ratio; {path!r} has none: use "
+                         "'uniform' or an explicit grid")
     return paths.make_grid(times, path, steps, t_max, t_min)
 
 
@@ -125,7 +131,7 @@ def noise_levels(noise_scale: NoiseScale, grid: Tensor, method: str) -> list[flo
 
 
 def check_contract(models: Sequence, operator: Operator, etas: Sequence[float], estimator: str, method: str,
-                   guidance: Guidance | None) -> None:
+                   guidance: Guidance | None, space: Euclidean) -> None:
     """Raise ValueError for any argument combination the sampler cannot honour (checked once, before any work)."""
     if len(models) == 0:
         raise ValueError("models is empty: give at least one score model")
@@ -136,6 +142,9 @@ def check_contract(models: Sequence, operator: Operator, etas: Sequence[float], 
     full_noise = method == "sde" and all(e == 1.0 for e in etas)
     if estimator == "kernel_ratio" and not full_noise:
         raise ValueError("estimator='kernel_ratio' needs the full-noise SDE (method='sde', noise_scale=1)")
+    if estimator == "kernel_ratio" and not space.euclidean:
+        raise ValueError(f"estimator='kernel_ratio' needs Gaussian transition kernels, which {space!r} does not "
+                         "have: use estimator='ito'")
     if operator.full_noise_only and not full_noise:
         raise ValueError(f"{operator!r} needs the full-noise SDE (method='sde', noise_scale=1), got "
                          f"method={method!r}, noise_scale={sorted(set(etas))[:3]}")
@@ -193,11 +202,12 @@ class _State:
 
 @dataclass(frozen=True)
 class _Scores:
-    """One step's model evaluations: flattened scores ``[B, M, D]`` (graph kept when needed), the input they were
-    computed from, and the unconditional score ``[B, D]`` under guidance."""
+    """One step's model evaluations: flattened scores ``[B, M, D]`` (graph kept when needed), the tangent variable
+    ``wrt`` they depend on (a zero step from the current state, for derivatives), and the unconditional score
+    ``[B, D]`` under guidance."""
 
     scores: Tensor
-    x_in: Tensor
+    wrt: Tensor
     differentiable: bool
     unconditional: Tensor | None
 
@@ -269,7 +279,8 @@ def sample(
     """
     models, grid = list(models), time_grid(schedule, steps, times, t_max, t_min)
     etas = noise_levels(noise_scale, grid, method)
-    check_contract(models, operator, etas, estimator, method, guidance)
+    space = space or Euclidean()
+    check_contract(models, operator, etas, estimator, method, guidance, space)
     batch = _check_inputs(shape, x_init, seeds, generator)
     device = torch.device(device if device is not None else (x_init.device if x_init is not None else "cpu"))
     if batch_size is not None and batch_size < batch:
@@ -277,7 +288,7 @@ def sample(
     plan = _Plan(models=models, schedule=schedule, operator=operator,
                  estimator=estimators.make_estimator(estimator, schedule),
                  guidance=guidance if guidance is not None and guidance.active else None,
-                 space=space or Euclidean(), times=grid, etas=etas, hutchinson_probes=hutchinson_probes,
+                 space=space, times=grid, etas=etas, hutchinson_probes=hutchinson_probes,
                  dtype=dtype, device=device, record=record)
     noise = NoiseSource(batch, device, generator, seeds)
     state = _initial_state(plan, noise, shape, x_init, x_init_log_density, log_q_init)
@@ -330,15 +341,17 @@ def _initial_state(plan: _Plan, noise: NoiseSource, shape, x_init: Tensor | None
                    log_q_init: Tensor | None) -> _State:
     """Starting points (drawn from the operator's prior unless given), initial log densities and weights."""
     space, batch, m = plan.space, noise.batch, len(plan.models)
-    prior_std = float(plan.schedule.prior_std(float(plan.times[0])))
+    prior = getattr(plan.schedule, "prior_std", None)
+    prior_std = 1.0 if prior is None else float(prior(float(plan.times[0])))
     if x_init is None:
         scale = plan.operator.initial_scale() * prior_std
-        x = scale * space.project(noise.normal(tuple(shape), plan.dtype))
-        x_init_log_density = _log_normal(space, x, scale)
+        x = space.prior_sample(noise.normal(space.prior_noise_shape(tuple(shape)), plan.dtype), scale)
+        x_init_log_density = space.prior_log_density(x, scale)
     else:
-        x = space.project(x_init.to(device=plan.device, dtype=plan.dtype))
+        x = x_init.to(device=plan.device, dtype=plan.dtype)
+        x = space.project(x) if space.euclidean else x
     if log_q_init is None:
-        log_q = _log_normal(space, x, prior_std)[:, None].expand(batch, m).clone()
+        log_q = space.prior_log_density(x, prior_std)[:, None].expand(batch, m).clone()
     else:
         log_q = torch.as_tensor(log_q_init, dtype=torch.float64, device=plan.device)
         log_q = (log_q[:, None] if log_q.dim() == 1 else log_q).expand(batch, m).clone()
@@ -349,36 +362,37 @@ def _initial_state(plan: _Plan, noise: NoiseSource, shape, x_init: Tensor | None
     return _State(x=x, log_q=log_q, log_w=log_w, residual=residual, log_qs=[log_q.clone()] if plan.record else [])
 
 
-def _log_normal(space: Euclidean, x: Tensor, std: float) -> Tensor:
-    """``log N(x; 0, std² I)`` on ``space`` per design, float64 ``[B]`` (nats)."""
-    if std == 1.0:
-        return space.log_standard_normal(x)
-    return space.log_standard_normal(x / std) - space.dim(tuple(x.shape[1:])) * math.log(std)
-
-
 def _evaluate(plan: _Plan, x: Tensor, t: float, k: int) -> _Scores:
     """Every model's score at ``(x, t)``, projected onto the space, checked for shape and finiteness."""
     t_batch = torch.full((x.shape[0],), t, device=plan.device, dtype=plan.dtype)
-    x_in = x.detach().requires_grad_(True) if plan.needs_grad else x
+    tangent = plan.space.tangent_shape(tuple(x.shape[1:]))
+    x, wrt = x.detach(), None
+    if plan.needs_grad:  # derivatives along tangent directions: evaluate at the zero step from x
+        wrt = torch.zeros((x.shape[0], *tangent), dtype=x.dtype, device=x.device, requires_grad=True)
     with torch.set_grad_enabled(plan.needs_grad):
+        x_in = x if wrt is None else plan.space.retract(x, wrt)
         outs = [model(x_in, t_batch) for model in plan.models]
         if k == 0:
-            _check_scores(outs, x, k, t, plan.models)
+            _check_scores(outs, x, k, t, plan.models, tangent)
         scores = plan.space.project(torch.stack(outs, dim=1)).flatten(2)  # [B, M, D]
     if k > 0 and not torch.isfinite(scores).all():
-        _check_scores(outs, x, k, t, plan.models)
+        _check_scores(outs, x, k, t, plan.models, tangent)
     s_u = None
     if plan.guidance is not None:
         with torch.no_grad():
-            out_u = plan.guidance.unconditional(x.detach(), t_batch)
+            out_u = plan.guidance.unconditional(x, t_batch)
         if k == 0 or not torch.isfinite(out_u).all():
-            _check_scores([out_u], x, k, t, [plan.guidance.unconditional])
+            _check_scores([out_u], x, k, t, [plan.guidance.unconditional], tangent)
         s_u = plan.space.project(out_u).flatten(1)
-    return _Scores(scores, x_in, plan.needs_grad and scores.requires_grad, s_u)
+    return _Scores(scores, wrt, plan.needs_grad and scores.requires_grad, s_u)
 
 
-def _laplacian_term(plan: _Plan, ev: _Scores, noise: NoiseSource, g2: float, dtau: float, k: int) -> Tensor | None:
-    """``½ (η² − 1) g² Δ log q^i dτ`` from a Hutchinson estimate, for noise scales ``η ≠ 1`` (else None)."""
+def _laplacian_term(plan: _Plan, ev: _Scores, noise: NoiseSource, g2: float | Tensor, dtau: float,
+                    k: int) -> Tensor | None:
+    """``½ (η² − 1) g² Δ log q^i dτ`` from a Hutchinson estimate, for noise scales ``η ≠ 1`` (else None).
+
+    With per-coordinate ``g²`` (blocks diffusing at different rates) the probes are scaled by ``g``, which
+    estimates ``tr(G ∇² log q)``, the term the block-diagonal diffusion needs."""
     eta = plan.etas[k]
     if eta == 1.0:
         return None
@@ -387,27 +401,38 @@ def _laplacian_term(plan: _Plan, ev: _Scores, noise: NoiseSource, g2: float, dta
             f"noise_scale={eta} needs the Laplacian of log q, but the models' scores are not differentiable "
             "with respect to x; use method='sde' with noise_scale=1"
         )
-    sample_shape = tuple(ev.x_in.shape[1:])
-    probes = plan.space.project(noise.rademacher((plan.hutchinson_probes, *sample_shape), plan.dtype)).flatten(2)
-    lap = estimators.hutchinson_laplacian(ev.x_in, ev.scores, probes)
+    tangent = tuple(ev.wrt.shape[1:])
+    probes = plan.space.project(noise.rademacher((plan.hutchinson_probes, *tangent), plan.dtype)).flatten(2)
+    if isinstance(g2, Tensor):
+        probes, g2 = probes * g2.sqrt(), 1.0
+    lap = estimators.hutchinson_laplacian(ev.wrt, ev.scores, probes)
     return estimators.laplacian_correction(lap, g2, dtau, eta)
 
 
-def _context(plan: _Plan, state: _State, ev: _Scores, xi: Tensor, extra: Tensor | None, g2: float, dtau: float,
-             div_f: float, k: int) -> StepContext:
-    """What the operator sees: scores, log densities, the drawn noise and the terms of d log q known in advance."""
+def _context(plan: _Plan, state: _State, ev: _Scores, xi: Tensor, extra: Tensor | None, g2: float,
+             root: Tensor | None, dtau: float, div_f: float, k: int) -> StepContext:
+    """What the operator sees: scores, log densities, the drawn noise and the terms of d log q known in advance.
+
+    With per-coordinate ``g²`` (``root = g``, ``[D]``) the operator sees the whitened problem ``s̃ = g s``,
+    ``ξ̃ = ξ / g``, ``g² = 1``: every inner product it forms is then the diffusion's own metric
+    (``⟨s̃_i, s̃_j⟩ = s_iᵀ G s_j``), so OR, AND and products need no change.
+    """
     lam = plan.lam(k)
+    scores, s_u = ev.scores.detach(), ev.unconditional
+    if root is not None:
+        scores, xi, g2 = scores * root, xi / root, 1.0
+        s_u = None if s_u is None else s_u * root
     drift_scale, known = lam, extra
     if plan.guidance is not None:
         drift_scale = plan.guidance.drift_scale(lam)
-        guided_extra = plan.guidance.log_q_extra(ev.scores.detach(), ev.unconditional, lam, g2, dtau)
+        guided_extra = plan.guidance.log_q_extra(scores, s_u, lam, g2, dtau)
         if guided_extra is not None:  # enters log q through dx, so only the operator is told
             known = guided_extra if known is None else known + guided_extra
     quad = None
     if ev.differentiable:
-        def quad(u, _x=ev.x_in, _s=ev.scores):
-            return estimators.quadratic_forms(_x, _s, u)
-    return StepContext(scores=ev.scores.detach(), log_q=state.log_q, noise=xi, g2=g2, dtau=dtau,
+        def quad(u, _x=ev.wrt, _s=ev.scores, _root=root):
+            return estimators.quadratic_forms(_x, _s, u if _root is None else u * _root)
+    return StepContext(scores=scores, log_q=state.log_q, noise=xi, g2=g2, dtau=dtau,
                        drift_scale=drift_scale, noise_scale=plan.etas[k], log_q_extra=known, quadratic_forms=quad,
                        div_f=div_f, step=k)
 
@@ -418,22 +443,27 @@ def _step(plan: _Plan, state: _State, noise: NoiseSource, k: int) -> None:
     dtau = t - t_next
     ev = _evaluate(plan, state.x, t, k)
     x = state.x.detach()
-    g2 = float(plan.schedule.g2(t))
-    f = plan.schedule.drift(x, t).flatten(1)
-    eta = plan.etas[k]
-    xi = eta * (g2 * dtau) ** 0.5 * plan.space.project(noise.normal(tuple(x.shape[1:]), plan.dtype)).flatten(1)
+    co = plan.space.coefficients(plan.schedule, x, t)
+    f, g2, div_f = co.drift, co.g2, co.div_f
+    root = g2.sqrt() if isinstance(g2, Tensor) else None
+    z = plan.space.project(noise.normal(plan.space.tangent_shape(tuple(x.shape[1:])), plan.dtype)).flatten(1)
+    xi = plan.etas[k] * (g2 * dtau) ** 0.5 * z
     extra = _laplacian_term(plan, ev, noise, g2, dtau, k)
-    div_f = float(plan.schedule.divergence_of_drift(t, plan.space.dim(tuple(x.shape[1:]))))
-    comb = plan.operator.combine(_context(plan, state, ev, xi, extra, g2, dtau, div_f, k))
+    comb = plan.operator.combine(_context(plan, state, ev, xi, extra, g2, root, dtau, div_f, k))
     scores = ev.scores.detach()
-    velocity = comb.score if plan.guidance is None else plan.guidance.velocity(comb.score, ev.unconditional)
-    dx = (-f + plan.lam(k) * g2 * velocity) * dtau + comb.noise
+    velocity = comb.score
+    if plan.guidance is not None:
+        velocity = plan.guidance.velocity(comb.score, ev.unconditional if root is None else ev.unconditional * root)
+    if root is None:
+        dx = (-f + plan.lam(k) * g2 * velocity) * dtau + comb.noise
+    else:  # the operator answered in whitened coordinates: G Σ κ s = g · (Σ κ s̃), noise = g · ξ̃
+        dx = (-f + plan.lam(k) * root * velocity) * dtau + root * comb.noise
     inc = plan.estimator.increment(dx, scores, f, g2, div_f, dtau, x.flatten(1), t, t_next)
     if extra is not None:
         inc = inc + extra
-    inc = _add_operator_terms(plan, inc, comb, g2, dtau, t, t_next)
+    inc = _add_operator_terms(plan, inc, comb, g2 if root is None else 1.0, dtau, t, t_next)
     state.log_q = state.log_q + inc
-    state.x = (x + dx.view_as(x)).detach()
+    state.x = plan.space.retract(x, dx).detach()
     _bookkeep(plan, state, comb)
 
 
