@@ -1,7 +1,8 @@
-"""``superdiff`` subcommands of the workflow area: config validation, schema export, aggregation, report.
+"""``superdiff`` subcommands of the workflow area: config validation, schema export, the resolved methods,
+gathering, aggregation, traces and the report.
 
-Parsing only; the work lives in :mod:`superdiff.campaign.config` and :mod:`superdiff.campaign.report`.
-These are the entry points the Snakemake rules of ``workflow/rules/report.smk`` and ``common.smk`` call.
+Parsing only; the work lives in :mod:`superdiff.campaign.config`, :mod:`~superdiff.campaign.methods` and
+:mod:`superdiff.campaign.report`. These are the entry points the Snakemake rules of ``workflow/rules/*.smk`` call.
 """
 
 from __future__ import annotations
@@ -10,8 +11,6 @@ import argparse
 import json
 import sys
 from pathlib import Path
-
-from superdiff.engine.operators import OPERATOR_NAMES
 
 
 def cmd_validate_config(args) -> int:
@@ -56,6 +55,10 @@ def cmd_write_campaign_config(args) -> int:
     settings = resolved(campaign)
     write_text_atomic(args.config_out, yaml.safe_dump(settings, sort_keys=False))
     write_json_atomic(args.provenance_out, provenance(settings))
+    if args.methods_out is not None:
+        from superdiff.campaign.methods import resolve_methods
+
+        write_json_atomic(args.methods_out, resolve_methods(campaign))
     return 0
 
 
@@ -89,16 +92,6 @@ def cmd_verify_models(args) -> int:
     return 0
 
 
-def _assignments(items: list[str], flag: str) -> dict[str, str]:
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key or not value:
-            raise ValueError(f"{flag} expects METHOD=PATH, got {item!r}")
-        out[key] = value
-    return out
-
-
 def cmd_gather_designs(args) -> int:
     from superdiff.campaign.report.aggregate import gather_designs
     from superdiff.files.atomic import write_parquet_atomic
@@ -109,13 +102,22 @@ def cmd_gather_designs(args) -> int:
     return 0
 
 
+def cmd_gather_molecules(args) -> int:
+    from superdiff.campaign.report.tables import gather_molecules
+    from superdiff.files.atomic import write_parquet_atomic
+
+    frame = gather_molecules(args.inputs)
+    write_parquet_atomic(args.out, frame)
+    print(f"{len(frame)} molecules of {frame['method'].nunique()} methods from {len(args.inputs)} shards -> {args.out}")
+    return 0
+
+
 def cmd_aggregate_proteins(args) -> int:
     from superdiff.campaign.report.aggregate import campaign_designs, method_summary
     from superdiff.files.atomic import write_parquet_atomic, write_text_atomic
 
-    diversity = _assignments(args.diversity, "--diversity")
-    summaries = {m: str(Path(p).with_suffix("")) + ".summary.json" for m, p in diversity.items()}
-    designs = campaign_designs(args.shard_dir, diversity)
+    designs = campaign_designs(args.method_dir)
+    summaries = {Path(d).name: Path(d) / "diversity.summary.json" for d in args.method_dir}
     summary = method_summary(designs, summaries, args.refold_note)
     write_parquet_atomic(args.out_designs, designs)
     write_text_atomic(args.out_summary, summary.to_csv(index=False))
@@ -128,16 +130,18 @@ def cmd_trace_backbones(args) -> int:
 
     from superdiff.campaign.report.trajectories import trace_backbones
     from superdiff.files.atomic import write_parquet_atomic
+    from superdiff.proteins.cli import method_settings
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    frame = trace_backbones(args.model, args.method, length=args.length, num=args.num, seed=args.seed,
-                            first_index=args.first_index, steps=args.steps, index=args.index,
-                            temperature=args.temperature, bias=args.bias, weights=args.weights,
-                            resample=not args.no_resample, device=args.device)
-    frame.insert(0, "method", args.name or args.method)
+    s = method_settings(args)
+    frame = trace_backbones(s["model"], s["method"], length=args.length, num=args.num, seed=s["seed"],
+                            first_index=args.first_index, steps=s["steps"], index=s["index"],
+                            temperature=s["temperature"], bias=s["bias"], weights=s["weights"],
+                            resample=s["resample"], device=s["device"])
+    frame.insert(0, "method", args.name or args.method_name or s["method"])
     write_parquet_atomic(args.out, frame)
-    print(f"traced {args.num} designs x {args.steps} steps -> {args.out}")
+    print(f"traced {args.num} designs x {s['steps']} steps -> {args.out}")
     return 0
 
 
@@ -155,70 +159,98 @@ def cmd_campaign_report(args) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the workflow subcommands."""
+    for add in (_register_validate_config, _register_export_schema, _register_write_campaign_config,
+                _register_concat_tables, _register_verify_models, _register_gather_designs,
+                _register_gather_molecules, _register_aggregate_proteins, _register_trace_backbones,
+                _register_campaign_report):
+        add(sub)
+
+
+def _register_validate_config(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("validate-config", help="validate campaign config files (errors name key, value, allowed)")
     p.add_argument("configs", nargs="+", type=Path, help="campaign YAML files")
     p.add_argument("--print-resolved", action="store_true", help="print the config with defaults filled in")
     p.set_defaults(func=cmd_validate_config)
 
+
+def _register_export_schema(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export-config-schema", help="write the campaign JSON schema the Snakefile validates against")
     p.add_argument("--out", type=Path, default=None, help="output file (default: stdout)")
     p.set_defaults(func=cmd_export_schema)
 
-    p = sub.add_parser("write-campaign-config", help="write the resolved campaign config and provenance")
+
+def _register_write_campaign_config(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("write-campaign-config",
+                       help="write the resolved campaign config, its provenance and its resolved methods")
     p.add_argument("--json", required=True, help="the campaign config as JSON")
     p.add_argument("--config-out", type=Path, required=True, help="resolved config (YAML)")
     p.add_argument("--provenance-out", type=Path, required=True, help="provenance JSON (versions, platform)")
+    p.add_argument("--methods-out", type=Path, default=None,
+                   help="resolved methods JSON: per domain and method every setting its sampler takes "
+                        "(sample-backbones / sample-molecules --methods FILE --method-name NAME)")
     p.set_defaults(func=cmd_write_campaign_config)
 
+
+def _register_concat_tables(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("concat-tables", help="concatenate shard parquet tables (in the given order)")
     p.add_argument("inputs", nargs="+", type=Path, help="parquet tables")
     p.add_argument("--column", action="append", default=[], help="NAME=VALUE constant column to add (repeatable)")
     p.add_argument("--out", type=Path, required=True, help="output parquet")
     p.set_defaults(func=cmd_concat_tables)
 
+
+def _register_verify_models(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("verify-models", help="load each model spec (download + sha256 check) and record them")
-    p.add_argument("--model", action="append", required=True, help="model spec, e.g. builtin:helix (repeatable)")
-    p.add_argument("--length", type=int, action="append", default=None,
-                   help="campaign length each model must support (repeatable)")
+    p.add_argument("--model", action="extend", nargs="+", required=True,
+                   help="model specs, e.g. builtin:helix (repeatable, or several after one flag)")
+    p.add_argument("--length", type=int, action="extend", nargs="+", default=None,
+                   help="campaign lengths each model must support (repeatable, or several after one flag)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", type=Path, required=True, help="JSON record of the verified models")
     p.set_defaults(func=cmd_verify_models)
 
-    p = sub.add_parser("gather-designs", help="copy one method's shard PDBs into one folder under unique ids")
+
+def _register_gather_designs(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("gather-designs", help="copy one method's shard PDBs into one folder, one table")
     p.add_argument("inputs", nargs="+", type=Path, help="designs.parquet of each shard folder")
     p.add_argument("--pdb-dir", type=Path, required=True, help="folder for the gathered PDB files")
     p.add_argument("--out", type=Path, required=True, help="gathered designs table (parquet)")
     p.set_defaults(func=cmd_gather_designs)
 
-    p = sub.add_parser("aggregate-proteins", help="one row per design and one per method, from the shard folders")
-    p.add_argument("--shard-dir", action="append", required=True, type=Path,
-                   help="shard folder <method>/L<length>/seeds<first>-<stop> (repeatable)")
-    p.add_argument("--diversity", action="append", default=[], help="METHOD=diversity.parquet (repeatable)")
+
+def _register_gather_molecules(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("gather-molecules", help="one table of a campaign's molecules, with each shard's method")
+    p.add_argument("inputs", nargs="+", type=Path,
+                   help="molecules.parquet of each shard folder <method>/seeds<first>-<stop> (in table order)")
+    p.add_argument("--out", type=Path, required=True, help="campaign table (parquet)")
+    p.set_defaults(func=cmd_gather_molecules)
+
+
+def _register_aggregate_proteins(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("aggregate-proteins", help="one row per design and one per method, from the method folders")
+    p.add_argument("--method-dir", action="extend", nargs="+", required=True, type=Path,
+                   help="method folder methods/<method> with designs.parquet and its evaluation tables")
     p.add_argument("--refold-note", default=None, help="why designability is missing (refolding off)")
     p.add_argument("--out-designs", type=Path, required=True, help="per-design table (parquet)")
     p.add_argument("--out-summary", type=Path, required=True, help="per-method table (CSV)")
     p.set_defaults(func=cmd_aggregate_proteins)
 
+
+def _register_trace_backbones(sub: argparse._SubParsersAction) -> None:
+    from superdiff.proteins.cli import add_method_arguments
+
     p = sub.add_parser("trace-backbones", help="record kappa and log-density paths of a few designs (report)")
-    p.add_argument("--model", action="append", required=True, help="model spec (repeatable)")
-    p.add_argument("--method", default="single", choices=OPERATOR_NAMES)
-    p.add_argument("--name", default=None, help="method name to record (default: the operator)")
-    p.add_argument("--index", type=int, default=0)
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--bias", type=float, action="append", default=None)
-    p.add_argument("--exponent", type=float, action="append", default=None, dest="weights",
-                   help="product: exponent per model (repeatable)")
-    p.add_argument("--no-resample", action="store_true", help="product: no SMC resampling")
+    add_method_arguments(p)
+    p.add_argument("--name", default=None, help="method name to record (default: --method-name, else the operator)")
     p.add_argument("--length", type=int, required=True)
     p.add_argument("--num", type=int, default=2)
     p.add_argument("--first-index", type=int, default=0, help="trace designs first-index .. first-index + num - 1")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", type=int, default=300)
-    p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out", type=Path, required=True, help="long table (parquet)")
     p.set_defaults(func=cmd_trace_backbones)
 
+
+def _register_campaign_report(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("campaign-report", help="the self-contained HTML summary of a campaign")
     p.add_argument("--config", type=Path, required=True, help="config.resolved.yaml of the campaign")
     p.add_argument("--protein-designs", type=Path, default=None)

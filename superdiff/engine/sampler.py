@@ -301,7 +301,7 @@ def _run(plan: _Plan, state: _State, noise: NoiseSource, seeds, generator, progr
     steps = plan.times.numel() - 1
     for k in tqdm(range(steps), desc=f"sampling ({plan.operator!r})", disable=not progress, leave=False):
         _step(plan, state, noise, k)
-        _resample(plan, state, resampler)
+        _resample(plan, state, resampler, k)
     return _finish(plan, state)
 
 
@@ -364,12 +364,13 @@ def _initial_state(plan: _Plan, noise: NoiseSource, shape, x_init: Tensor | None
 
 def _evaluate(plan: _Plan, x: Tensor, t: float, k: int) -> _Scores:
     """Every model's score at ``(x, t)``, projected onto the space, checked for shape and finiteness."""
+    grad = plan.needs_grad
     t_batch = torch.full((x.shape[0],), t, device=plan.device, dtype=plan.dtype)
     tangent = plan.space.tangent_shape(tuple(x.shape[1:]))
     x, wrt = x.detach(), None
-    if plan.needs_grad:  # derivatives along tangent directions: evaluate at the zero step from x
+    if grad:  # derivatives along tangent directions: evaluate at the zero step from x
         wrt = torch.zeros((x.shape[0], *tangent), dtype=x.dtype, device=x.device, requires_grad=True)
-    with torch.set_grad_enabled(plan.needs_grad):
+    with torch.set_grad_enabled(grad):
         x_in = x if wrt is None else plan.space.retract(x, wrt)
         outs = [model(x_in, t_batch) for model in plan.models]
         if k == 0:
@@ -384,7 +385,7 @@ def _evaluate(plan: _Plan, x: Tensor, t: float, k: int) -> _Scores:
         if k == 0 or not torch.isfinite(out_u).all():
             _check_scores([out_u], x, k, t, [plan.guidance.unconditional], tangent)
         s_u = plan.space.project(out_u).flatten(1)
-    return _Scores(scores, wrt, plan.needs_grad and scores.requires_grad, s_u)
+    return _Scores(scores, wrt, grad and scores.requires_grad, s_u)
 
 
 def _laplacian_term(plan: _Plan, ev: _Scores, noise: NoiseSource, g2: float | Tensor, dtau: float,
@@ -490,13 +491,15 @@ def _bookkeep(plan: _Plan, state: _State, comb: Combination) -> None:
         state.log_qs.append(state.log_q.clone())
 
 
-def _resample(plan: _Plan, state: _State, resampler: torch.Generator | None) -> None:
-    """Systematic resampling when the effective sample size fell below the operator's threshold."""
+def _resample(plan: _Plan, state: _State, resampler: torch.Generator | None, k: int) -> None:
+    """Systematic resampling when the effective sample size fell below the operator's threshold (until the
+    operator's ``resample_until`` time)."""
     if state.log_w is None or not plan.operator.feynman_kac:
         return
     batch = state.x.shape[0]
     parents = torch.arange(batch, device=plan.device)
-    if resampler is not None and state.ess[-1] < plan.operator.ess_threshold * batch:
+    late = float(plan.times[k + 1]) < getattr(plan.operator, "resample_until", 0.0)
+    if resampler is not None and not late and state.ess[-1] < plan.operator.ess_threshold * batch:
         parents = systematic_resample(state.log_w, resampler)
         state.x, state.log_q = state.x[parents], state.log_q[parents]
         state.log_w = torch.zeros_like(state.log_w)

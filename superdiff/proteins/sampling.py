@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 from tqdm import tqdm
@@ -33,6 +34,8 @@ METHODS = engine.OPERATOR_NAMES
 
 #: reverse-SDE steps when a campaign or the command line does not say (the one default of the protein domain)
 DEFAULT_STEPS = 200
+#: products of backbone experts stop resampling below this forward time (see Product's resample_until)
+PRODUCT_RESAMPLE_UNTIL = 0.1
 
 
 def design_seed(seed: int, length: int, index: int) -> int:
@@ -55,6 +58,8 @@ class SamplingRequest:
     bias: tuple[float, ...] | None = None
     weights: tuple[float, ...] | None = None  # product: exponents c_i (default all 1)
     resample: bool = True  # product: SMC resampling within each batch of designs
+    # product: no resampling below this t (late resampling on backbones keeps one ancestor: docs/models.md)
+    resample_until: float = PRODUCT_RESAMPLE_UNTIL
     lengths: tuple[int, ...] = (64,)
     num: int = 1
     first_index: int = 0  # designs are numbered first_index .. first_index + num - 1 (global across shards)
@@ -108,7 +113,7 @@ def make_operator(request: SamplingRequest) -> engine.Operator:
         bias = bias[0]
     weights = list(request.weights) if request.method == "product" and request.weights else None
     return engine.make_operator(request.method, index=request.index, temperature=request.temperature, bias=bias,
-                                   weights=weights, resample=request.resample)
+                                weights=weights, resample=request.resample, resample_until=request.resample_until)
 
 
 def _final_weights(request: SamplingRequest, log_q: torch.Tensor) -> torch.Tensor:
@@ -166,7 +171,8 @@ def sample_length(models: Sequence, request: SamplingRequest, length: int, indic
     """Sample the designs ``indices`` of one length in one engine call.
 
     Returns a dict with ``ca`` (``[B, L, 3]`` numpy, Å), ``log_q`` (``[B, M]``), ``kappa_mean`` and ``kappa_final``
-    (``[B, M]``), ``seeds`` (``[B]``) and, for ``product``, ``log_w`` (``[B]``, final importance log weights).
+    (``[B, M]``), ``seeds`` (``[B]``), the grid ``t`` (``[steps + 1]``) and, for ``product``, ``log_w`` (``[B]``,
+    final importance log weights) and ``ess`` (``[steps]``, the population's effective sample size per step).
     With ``product`` and resampling the designs of one call form one SMC population, so a design depends on
     the others in its batch (inherent to resampling; ``resample=False`` keeps designs independent).
     """
@@ -185,7 +191,37 @@ def sample_length(models: Sequence, request: SamplingRequest, length: int, indic
     kappa = result.kappa.cpu()
     log_w = None if result.log_w is None else result.log_w.cpu().numpy()
     return {"ca": ca, "log_q": result.log_q.cpu().numpy(), "kappa_mean": kappa.mean(0).numpy(),
-            "kappa_final": kappa[-1].numpy(), "seeds": seeds, "log_w": log_w}
+            "kappa_final": kappa[-1].numpy(), "seeds": seeds, "log_w": log_w,
+            "ess": None if result.ess is None else result.ess.cpu().numpy(), "t": result.t.numpy()}
+
+
+def _design_rows(request: SamplingRequest, length: int, chunk: Sequence[int], res: dict, m: int) -> list[dict]:
+    """One ``designs.parquet`` row per design of a batch: ids, seed, log densities, weights κ, importance weight."""
+    rows = []
+    for k, i in enumerate(chunk):
+        did = design_id(length, i)
+        row = {"design_id": did, "length": length, "index": i, "method": request.method,
+               "seed": res["seeds"][k], "pdb": f"{did}.pdb"}
+        for j in range(m):
+            row[f"log_q_{j}"] = float(res["log_q"][k, j])
+            row[f"kappa_mean_{j}"] = float(res["kappa_mean"][k, j])
+            row[f"kappa_final_{j}"] = float(res["kappa_final"][k, j])
+        if res["log_w"] is not None:
+            row["log_w"] = float(res["log_w"][k])
+            row["ess_min"] = float(res["ess"].min())
+        rows.append(row)
+    return rows
+
+
+def _record_ess(path: Path, length: int, population: int, res: dict) -> None:
+    """Append one population's effective sample size per step to ``ess.parquet`` (atomic; a rerun replaces it)."""
+    steps = len(res["ess"])
+    new = pd.DataFrame({"length": length, "population": population, "step": np.arange(steps),
+                        "t": res["t"][1:], "ess": res["ess"], "size": len(res["seeds"])})
+    if path.exists():
+        old = pd.read_parquet(path)
+        new = pd.concat([old[(old["length"] != length) | (old["population"] != population)], new])
+    write_parquet_atomic(path, new.sort_values(["length", "population", "step"]).reset_index(drop=True))
 
 
 def sample_backbones(request: SamplingRequest, out: str | os.PathLike, device: str | torch.device = "cpu",
@@ -236,20 +272,11 @@ def sample_backbones(request: SamplingRequest, out: str | os.PathLike, device: s
         for start in range(0, len(pending), request.batch_size):
             chunk = pending[start : start + request.batch_size]
             res = sample_length(models, request, length, chunk, device)
-            rows = []
             for k, i in enumerate(chunk):
-                did = design_id(length, i)
-                write_ca_pdb(out / f"{did}.pdb", res["ca"][k])
-                row = {"design_id": did, "length": length, "index": i, "method": request.method,
-                       "seed": res["seeds"][k], "pdb": f"{did}.pdb"}
-                for m in range(len(models)):
-                    row[f"log_q_{m}"] = float(res["log_q"][k, m])
-                    row[f"kappa_mean_{m}"] = float(res["kappa_mean"][k, m])
-                    row[f"kappa_final_{m}"] = float(res["kappa_final"][k, m])
-                if res["log_w"] is not None:
-                    row["log_w"] = float(res["log_w"][k])
-                rows.append(row)
-            new = pd.DataFrame(rows)
+                write_ca_pdb(out / f"{design_id(length, i)}.pdb", res["ca"][k])
+            if res["ess"] is not None:
+                _record_ess(out / "ess.parquet", length, chunk[0], res)
+            new = pd.DataFrame(_design_rows(request, length, chunk, res, len(models)))
             if len(frame):
                 frame = frame[~frame["design_id"].isin(new["design_id"])]
                 frame = pd.concat([frame, new], ignore_index=True)

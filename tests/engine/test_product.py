@@ -83,3 +83,19 @@ def test_product_refuses_reduced_noise_and_bad_settings(schedule):
         superdiff.Product(ess_threshold=0.0)
     with pytest.raises(ValueError, match="Product weights has length 3"):
         superdiff.sample([model, model], schedule, superdiff.Product([1, 1, 1]), shape=(1,), seeds=[0])
+
+
+def test_resample_until_stops_resampling_late_and_keeps_weighted_estimates_exact(schedule):
+    models = [GaussianMixture([[1.0]], 1.0, schedule=schedule), GaussianMixture([[-1.0]], 0.6, schedule=schedule)]
+    mean, std = product_of_gaussians(torch.tensor(1.0), 1.0, torch.tensor(-1.0), 0.6)
+    result = _run(models, superdiff.Product(resample_until=0.3), 40_000, seed=2)
+    late = result.t[1:] < 0.3
+    identity = torch.arange(40_000)
+    assert all(torch.equal(parents, identity) for parents in result.ancestry[late])
+    assert any(not torch.equal(parents, identity) for parents in result.ancestry[~late])
+    _, weighted_mean, weighted_std = _weighted(result)
+    assert abs(weighted_mean - mean.item()) < 0.03 and abs(weighted_std - std) < 0.03
+    with pytest.raises(ValueError, match="resample_until"):
+        superdiff.Product(resample_until=1.0)
+    with pytest.raises(ValueError, match="weights must be finite"):
+        superdiff.sample(models, schedule, superdiff.Product([float("nan"), 1.0]), shape=(1,), seeds=[0], steps=2)

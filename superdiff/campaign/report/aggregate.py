@@ -1,10 +1,13 @@
-"""Protein campaign aggregation: shard folders -> one row per design -> one row per method.
+"""Protein campaign aggregation: shard folders -> one folder per method -> one row per design -> one row per method.
 
-A shard folder is ``<root>/<method>/L<length>/seeds<first>-<stop>/`` (the layout of ``workflow/rules/proteins.smk``)
-holding ``designs.parquet`` (from ``superdiff sample-backbones``) and, when the campaign computes them, the
-evaluation tables ``sequences.parquet`` (inverse-fold), ``self_consistency.parquet``, ``novelty.parquet`` and
-``secondary_structure.parquet``, all keyed by ``design_id``. Design ids repeat across shards (every shard counts
-from ``len050_0000``), so the campaign-wide key is ``design_key = s<first>_<design_id>`` within a method.
+A shard folder is ``<root>/shards/<method>/L<length>/seeds<first>-<stop>/`` (the layout of
+``workflow/rules/proteins.smk``) holding the PDBs and ``designs.parquet`` of ``superdiff sample-backbones``.
+:func:`gather_designs` copies one method's shards into its method folder ``<root>/methods/<method>/`` (``pdbs/``
+and ``designs.parquet``, one row per design). Every evaluation runs once per method on that folder and writes its
+table beside it, keyed by ``design_id``: ``sequences.parquet`` (inverse-fold), ``self_consistency.parquet``,
+``novelty.parquet``, ``secondary_structure.parquet``, ``diversity.parquet``. Design ids are global within a method
+(``len<L>_<index>``: designs are numbered across shards), so a design's id, seed and evaluation never depend on the
+shard it ran in; ``design_key = s<first>_<design_id>`` also names the shard.
 """
 
 from __future__ import annotations
@@ -67,8 +70,8 @@ def sequences_per_design(frame: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
-def shard_designs(shard_dir: str | os.PathLike) -> pd.DataFrame:
-    """One shard's designs joined with every evaluation table present in its folder."""
+def shard_frame(shard_dir: str | os.PathLike) -> pd.DataFrame:
+    """One shard's designs: ``method, design_key, design_id, <sampler columns>, shard, pdb_path``."""
     shard_dir = Path(shard_dir)
     info = parse_shard(shard_dir)
     designs = pd.read_parquet(shard_dir / "designs.parquet")
@@ -77,20 +80,58 @@ def shard_designs(shard_dir: str | os.PathLike) -> pd.DataFrame:
     designs.insert(0, "method", info["method"])
     designs["shard"] = f"seeds{info['first']}-{info['stop']}"
     designs["pdb_path"] = [str(shard_dir / p) for p in designs["pdb"]]
-    for name, columns in (("self_consistency", SC_COLUMNS), ("novelty", NOVELTY_COLUMNS),
-                          ("secondary_structure", SSE_COLUMNS)):
-        table = _read_optional(shard_dir / f"{name}.parquet")
+    return designs
+
+
+def gather_designs(shard_dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLike) -> pd.DataFrame:
+    """Copy the PDBs of one method's shards into ``out_dir`` and return its designs table (in shard order).
+
+    The evaluation commands then read the method in one go (``--designs-dir out_dir --designs <table>``).
+
+    Raises:
+        ValueError: no shards, or two designs with one id (shards that overlap).
+    """
+    from superdiff.files.atomic import atomic_path
+
+    if not shard_dirs:
+        raise ValueError("no designs to gather")
+    frame = pd.concat([shard_frame(s) for s in shard_dirs], ignore_index=True, sort=False)
+    duplicated = frame["design_id"][frame["design_id"].duplicated()]
+    if len(duplicated):
+        raise ValueError(f"design ids {sorted(set(duplicated))[:5]} occur in more than one shard")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for source, pdb in zip(frame["pdb_path"], frame["pdb"], strict=True):
+        with atomic_path(out_dir / pdb) as tmp:
+            shutil.copyfile(source, tmp)
+    return frame
+
+
+#: evaluation tables of a method folder, and the columns each contributes (those present are kept)
+EVALUATIONS = (("self_consistency", SC_COLUMNS), ("novelty", NOVELTY_COLUMNS), ("secondary_structure", SSE_COLUMNS))
+
+
+def method_designs(method_dir: str | os.PathLike) -> pd.DataFrame:
+    """One method's designs (``designs.parquet`` of its folder) joined with every evaluation table present there."""
+    method_dir = Path(method_dir)
+    designs = pd.read_parquet(method_dir / "designs.parquet")
+    for name, columns in EVALUATIONS:
+        table = _read_optional(method_dir / f"{name}.parquet")
         if table is None:
             continue
         keep = ["design_id", *[c for c in columns if c in table.columns and c not in designs.columns]]
         designs = designs.merge(_ok(table)[keep], on="design_id", how="left")
         designs = designs.merge(_status(table, name), on="design_id", how="left")
-    sequences = _read_optional(shard_dir / "sequences.parquet")
+    sequences = _read_optional(method_dir / "sequences.parquet")
     if sequences is not None:
         per = sequences_per_design(sequences)
         keep = ["design_id", *[c for c in per.columns if c != "design_id" and c not in designs.columns]]
         designs = designs.merge(per[keep], on="design_id", how="left")
         designs = designs.merge(_status(sequences, "inverse_fold"), on="design_id", how="left")
+    diversity = _read_optional(method_dir / "diversity.parquet")
+    if diversity is not None:
+        keep = ["design_id", *[c for c in DIVERSITY_COLUMNS if c in diversity.columns]]
+        designs = designs.merge(_ok(diversity)[keep], on="design_id", how="left")
     return designs
 
 
@@ -105,46 +146,11 @@ def _status(table: pd.DataFrame, name: str) -> pd.DataFrame:
     return frame.drop_duplicates("design_id")
 
 
-def gather_designs(shard_dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLike) -> pd.DataFrame:
-    """Copy the PDBs of one method's shards into ``out_dir`` under their campaign-wide keys.
-
-    Returns the designs table (``design_id`` = the key, which is also the file stem) for the evaluation commands
-    that read one folder (diversity).
-    """
-    from superdiff.files.atomic import atomic_path
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for shard in shard_dirs:
-        info = parse_shard(shard)
-        table = pd.read_parquet(Path(shard) / "designs.parquet")
-        for design_id, pdb in zip(table["design_id"], table["pdb"], strict=True):
-            key = design_key(info["first"], design_id)
-            with atomic_path(out_dir / f"{key}.pdb") as tmp:
-                shutil.copyfile(Path(shard) / pdb, tmp)
-            rows.append({"design_id": key, "source_design_id": design_id, "method": info["method"],
-                         "length": info["length"], "shard": f"seeds{info['first']}-{info['stop']}"})
-    if not rows:
-        raise ValueError("no designs to gather")
-    return pd.DataFrame(rows)
-
-
-def campaign_designs(shard_dirs: Sequence[str | os.PathLike],
-                     diversity: Mapping[str, str | os.PathLike] | None = None) -> pd.DataFrame:
-    """Every design of the campaign, one row each, with its evaluations (in shard order)."""
-    if not shard_dirs:
-        raise ValueError("no shard folders given")
-    frame = pd.concat([shard_designs(s) for s in shard_dirs], ignore_index=True, sort=False)
-    parts = []
-    for method, group in frame.groupby("method", sort=False):
-        path = (diversity or {}).get(str(method))
-        if path is not None:
-            div = _ok(pd.read_parquet(path))
-            keep = ["design_id", *[c for c in DIVERSITY_COLUMNS if c in div.columns]]
-            group = group.merge(div[keep].rename(columns={"design_id": "design_key"}), on="design_key", how="left")
-        parts.append(group)
-    return pd.concat(parts, ignore_index=True, sort=False)
+def campaign_designs(method_dirs: Sequence[str | os.PathLike]) -> pd.DataFrame:
+    """Every design of the campaign, one row each, with its evaluations (methods in the given order)."""
+    if not method_dirs:
+        raise ValueError("no method folders given")
+    return pd.concat([method_designs(d) for d in method_dirs], ignore_index=True, sort=False)
 
 
 def _mean(frame: pd.DataFrame, column: str) -> float:
@@ -165,6 +171,7 @@ def method_summary(designs: pd.DataFrame, diversity_summaries: Mapping[str, str 
                    refold_note: str | None = None) -> pd.DataFrame:
     """One row per method: designability, novelty, diversity, secondary structure, sampler diagnostics.
 
+    ``diversity_summaries`` maps a method to its ``diversity.summary.json`` (a missing file leaves NaN).
     Fractions are over the designs whose evaluation succeeded; ``<step>_failed`` counts the others.
     ``designable_fraction`` is NaN when nothing was refolded; ``designability_note`` then says why.
     """

@@ -40,3 +40,17 @@ def concat_tables(paths: Sequence[str | os.PathLike], columns: Mapping[str, obje
             frame = frame.drop(columns=[name])
         frame.insert(i, name, value)
     return frame
+
+
+def gather_molecules(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
+    """The molecules of every shard ``.../<method>/seeds<first>-<stop>/molecules.parquet``, in the given order,
+    with the method (from the shard's folder) as the first column."""
+    frames = []
+    for path in paths:
+        method = Path(path).parent.parent.name
+        if not method or not Path(path).parent.name.startswith("seeds"):
+            raise ValueError(f"{path} is not a shard table <method>/seeds<first>-<stop>/molecules.parquet")
+        frames.append(concat_tables([path], {"method": method}))
+    if not frames:
+        raise ValueError("no shard tables to gather")
+    return pd.concat(frames, ignore_index=True, sort=False)
