@@ -74,48 +74,44 @@ def laplacian_correction(laplacian: Tensor, g2: float, dtau: float, noise_scale:
     return 0.5 * (noise_scale**2 - 1.0) * g2 * laplacian.double() * dtau
 
 
-def hutchinson_laplacian(x: Tensor, scores: Tensor, probes: Tensor) -> Tensor:
+def _directional_vjps(wrt: Tensor, scores: Tensor, directions: Tensor) -> Tensor:
+    """``u_kᵀ (∂s_i/∂v_i) u_k`` for every model i and direction k: ``[B, M, K]`` float64.
+
+    ``wrt`` ``[B, M, *tangent]`` holds one zero step per model (model i's input is the state moved by ``wrt[:, i]``),
+    so ONE backward pass per direction gives every model's vector-Jacobian product.
+    """
+    b, m, _ = scores.shape
+    out = torch.zeros(b, m, directions.shape[1], dtype=torch.float64, device=scores.device)
+    for k in range(directions.shape[1]):
+        u = directions[:, k].to(scores.dtype)
+        (vjp,) = torch.autograd.grad((scores * u[:, None]).sum(), wrt, retain_graph=True, allow_unused=True)
+        if vjp is not None:
+            out[:, :, k] = (vjp.flatten(2).double() * u.double()[:, None]).sum(-1)
+    return out
+
+
+def hutchinson_laplacian(wrt: Tensor, scores: Tensor, probes: Tensor) -> Tensor:
     r"""Unbiased estimate of ``Δ log q^i = tr(∂s_i/∂x)`` as ``mean_k z_kᵀ (∂s_i/∂x) z_k``.
 
     Args:
-        x: the input the scores were computed from, with ``requires_grad``; ``[B, *shape]``.
-        scores: ``[B, M, D]`` computed from ``x`` with the graph kept.
+        wrt: one zero tangent step per model, ``[B, M, *tangent]`` with ``requires_grad``; model i's scores were
+            computed at the state moved by ``wrt[:, i]``.
+        scores: ``[B, M, D]`` computed that way, with the graph kept.
         probes: Rademacher or Gaussian probes ``[B, K, D]``.
 
     Returns:
-        float64 ``[B, M]``. One vector-Jacobian product per model and probe.
+        float64 ``[B, M]``. One backward pass per probe, for all models at once.
     """
-    b, m, _ = scores.shape
-    out = torch.zeros(b, m, dtype=torch.float64, device=scores.device)
-    for i in range(m):
-        for k in range(probes.shape[1]):
-            z = probes[:, k]
-            (vjp,) = torch.autograd.grad((scores[:, i] * z).sum(), x, retain_graph=True)
-            out[:, i] += _dot(vjp.flatten(1), z)
-    return out / probes.shape[1]
+    return _directional_vjps(wrt, scores, probes).mean(-1)
 
 
-def quadratic_forms(x: Tensor, scores: Tensor, directions: Tensor) -> Tensor:
-    r"""``u_kᵀ (∂s_i/∂x) u_k`` for each model ``i`` and direction ``k``.
-
-    Args:
-        x: input with ``requires_grad``; ``[B, *shape]``.
-        scores: ``[B, M, D]`` computed from ``x``.
-        directions: ``[B, K, D]``.
+def quadratic_forms(wrt: Tensor, scores: Tensor, directions: Tensor) -> Tensor:
+    r"""``u_kᵀ (∂s_i/∂x) u_k`` for each model ``i`` and direction ``k`` (see :func:`hutchinson_laplacian`).
 
     Returns:
-        float64 ``[B, M, K]``.
+        float64 ``[B, M, K]``. One backward pass per direction, for all models at once.
     """
-    b, m, _ = scores.shape
-    k_dirs = directions.shape[1]
-    out = torch.zeros(b, m, k_dirs, dtype=torch.float64, device=scores.device)
-    for i in range(m):
-        for k in range(k_dirs):
-            u = directions[:, k].to(scores.dtype)
-            (vjp,) = torch.autograd.grad((scores[:, i] * u).sum(), x, retain_graph=True, allow_unused=True)
-            if vjp is not None:
-                out[:, i, k] = _dot(vjp.flatten(1), u)
-    return out
+    return _directional_vjps(wrt, scores, directions)
 
 
 class Ito:

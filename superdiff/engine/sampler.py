@@ -367,12 +367,12 @@ def _evaluate(plan: _Plan, x: Tensor, t: float, k: int) -> _Scores:
     grad = plan.needs_grad
     t_batch = torch.full((x.shape[0],), t, device=plan.device, dtype=plan.dtype)
     tangent = plan.space.tangent_shape(tuple(x.shape[1:]))
-    x, wrt = x.detach(), None
-    if grad:  # derivatives along tangent directions: evaluate at the zero step from x
-        wrt = torch.zeros((x.shape[0], *tangent), dtype=x.dtype, device=x.device, requires_grad=True)
+    x, wrt, m = x.detach(), None, len(plan.models)
+    if grad:  # derivatives along tangent directions: each model at its own zero step from x (one backward serves all)
+        wrt = torch.zeros((x.shape[0], m, *tangent), dtype=x.dtype, device=x.device, requires_grad=True)
     with torch.set_grad_enabled(grad):
-        x_in = x if wrt is None else plan.space.retract(x, wrt)
-        outs = [model(x_in, t_batch) for model in plan.models]
+        inputs = [x] * m if wrt is None else [plan.space.retract(x, wrt[:, i]) for i in range(m)]
+        outs = [model(x_in, t_batch) for model, x_in in zip(plan.models, inputs, strict=True)]
         if k == 0:
             _check_scores(outs, x, k, t, plan.models, tangent)
         scores = plan.space.project(torch.stack(outs, dim=1)).flatten(2)  # [B, M, D]
@@ -402,7 +402,7 @@ def _laplacian_term(plan: _Plan, ev: _Scores, noise: NoiseSource, g2: float | Te
             f"noise_scale={eta} needs the Laplacian of log q, but the models' scores are not differentiable "
             "with respect to x; use method='sde' with noise_scale=1"
         )
-    tangent = tuple(ev.wrt.shape[1:])
+    tangent = tuple(ev.wrt.shape[2:])
     probes = plan.space.project(noise.rademacher((plan.hutchinson_probes, *tangent), plan.dtype)).flatten(2)
     if isinstance(g2, Tensor):
         probes, g2 = probes * g2.sqrt(), 1.0
