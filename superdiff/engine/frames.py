@@ -91,6 +91,15 @@ class Frames(Euclidean):
     def log_standard_normal(self, x: Tensor) -> Tensor:
         return self.prior_log_density(x, 1.0)
 
+    def blocks(self, shape: tuple[int, ...]) -> Tensor:
+        """Block 0 for translation coordinates, 1 for rotation coordinates, in the ``[N, 6]`` tangent layout."""
+        return torch.tensor([0, 0, 0, 1, 1, 1]).repeat(self._residues(shape))
+
+    def prior_log_density_blocks(self, x: Tensor, std: float) -> Tensor:
+        """The prior log density split over the blocks ``[B, 2]``: translations, rotations (0: uniform)."""
+        trans = self.prior_log_density(x, std)
+        return torch.stack([trans, torch.zeros_like(trans)], dim=1)
+
     def prior_noise_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         return (self._residues(shape), 7)
 

@@ -36,6 +36,8 @@ class StepContext:
             models are not differentiable.
         div_f: ``∇·f_t`` over the diffusing coordinates (1 / unit time).
         step: index of this step on the time grid (0 at ``t = 1``), for operators with per-step settings.
+        log_q_blocks: ``[B, M, K]`` float64 each model's log density split over the K blocks of a space with blocks
+            (frames: translations, rotations), or None; ``blocks``: ``[D]`` the block of every coordinate.
     """
 
     scores: Tensor
@@ -49,6 +51,8 @@ class StepContext:
     quadratic_forms: Callable[[Tensor], Tensor] | None = None
     div_f: float = 0.0
     step: int = 0
+    log_q_blocks: Tensor | None = None
+    blocks: Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -199,15 +203,21 @@ class Or(Operator):
     r"""Sample the mixture ``Σ_i ω_i q^i``: ``κ = softmax(T log q + ℓ)``.
 
     ``T = 1`` with ``bias = log ω`` is exact mixture sampling; ``T → ∞`` hard assignment; ``T → 0`` uniform.
+    ``per_block=True`` is the reference code's behaviour on frames, for comparability only: one κ per block
+    (translations, rotations) from that block's log density alone, which stitches one model's translations to
+    another's rotations (chimeras); the default, one κ from the joint density, samples the mixture.
     """
 
     min_models = 2
 
-    def __init__(self, temperature: float = 1.0, bias: Sequence[float] | None = None):
-        if not temperature >= 0:
-            raise ValueError(f"Or temperature must be >= 0, got {temperature}")
+    def __init__(self, temperature: float = 1.0, bias: Sequence[float] | None = None, per_block: bool = False):
+        if not (temperature >= 0 and math.isfinite(temperature)):
+            raise ValueError(f"Or temperature must be a finite number >= 0, got {temperature}")
+        if bias is not None and not all(math.isfinite(float(b)) for b in bias):
+            raise ValueError(f"Or bias must be finite numbers (log mixture weights), got {list(bias)}")
         self.temperature = float(temperature)
         self.bias = None if bias is None else [float(b) for b in bias]
+        self.per_block = bool(per_block)
 
     def validate(self, num_models: int) -> None:
         super().validate(num_models)
@@ -215,11 +225,19 @@ class Or(Operator):
 
     def combine(self, ctx: StepContext) -> Combination:
         kappa = or_weights(ctx.log_q, self.temperature, self._bias)
+        if self.per_block:
+            if ctx.log_q_blocks is None:
+                raise ValueError("Or(per_block=True) needs a space with blocks (frames: translations, rotations)")
+            per_block = or_weights(ctx.log_q_blocks.transpose(1, 2), self.temperature, self._bias)  # [B, K, M]
+            coordinate_kappa = per_block[:, ctx.blocks.to(per_block.device)]  # [B, D, M]
+            score = torch.einsum("bdm,bmd->bd", coordinate_kappa.to(ctx.scores.dtype), ctx.scores)
+            return Combination(score=score, noise=ctx.noise, kappa=per_block.mean(1))
         score = torch.einsum("bm,bmd->bd", kappa.to(ctx.scores.dtype), ctx.scores)
         return Combination(score=score, noise=ctx.noise, kappa=kappa)
 
     def __repr__(self) -> str:
-        return f"Or(temperature={self.temperature}, bias={self.bias})"
+        block = ", per_block=True" if self.per_block else ""
+        return f"Or(temperature={self.temperature}, bias={self.bias}{block})"
 
 
 def and_kappa_solve(scores: Tensor, b: Tensor, g2_dtau: float, bias: Tensor) -> Tensor:

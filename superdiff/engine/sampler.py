@@ -198,6 +198,7 @@ class _State:
     log_qs: list = field(default_factory=list)
     ess: list = field(default_factory=list)
     ancestry: list = field(default_factory=list)
+    log_q_blocks: Tensor | None = None  # [B, M, K] for operators that weight each block of the space separately
 
 
 @dataclass(frozen=True)
@@ -359,7 +360,21 @@ def _initial_state(plan: _Plan, noise: NoiseSource, shape, x_init: Tensor | None
     if plan.operator.feynman_kac:
         log_w = plan.operator.initial_log_weights(log_q, x_init_log_density)
     residual = torch.zeros(batch, dtype=torch.float64, device=plan.device) if plan.operator.min_models >= 2 else None
-    return _State(x=x, log_q=log_q, log_w=log_w, residual=residual, log_qs=[log_q.clone()] if plan.record else [])
+    state = _State(x=x, log_q=log_q, log_w=log_w, residual=residual, log_qs=[log_q.clone()] if plan.record else [])
+    if getattr(plan.operator, "per_block", False):
+        state.log_q_blocks = _initial_blocks(plan, x, prior_std, log_q_init)
+    return state
+
+
+def _initial_blocks(plan: _Plan, x: Tensor, prior_std: float, log_q_init: Tensor | None) -> Tensor:
+    """``[B, M, K]`` initial log densities per block, for operators that weight blocks separately."""
+    if plan.space.blocks(tuple(x.shape[1:])) is None:
+        raise ValueError(f"{plan.operator!r} weights each block separately, but {plan.space!r} has no blocks")
+    if log_q_init is not None or any(eta != 1.0 for eta in plan.etas):
+        raise ValueError(f"{plan.operator!r} (per-block weights, for comparability with the reference code only) "
+                         "supports the full-noise SDE from the prior: drop log_q_init and noise_scale")
+    start = plan.space.prior_log_density_blocks(x, prior_std)  # [B, K]
+    return start[:, None, :].expand(-1, len(plan.models), -1).clone()
 
 
 def _evaluate(plan: _Plan, x: Tensor, t: float, k: int) -> _Scores:
@@ -433,7 +448,9 @@ def _context(plan: _Plan, state: _State, ev: _Scores, xi: Tensor, extra: Tensor 
     if ev.differentiable:
         def quad(u, _x=ev.wrt, _s=ev.scores, _root=root):
             return estimators.quadratic_forms(_x, _s, u if _root is None else u * _root)
-    return StepContext(scores=scores, log_q=state.log_q, noise=xi, g2=g2, dtau=dtau,
+    blocks = None if state.log_q_blocks is None else plan.space.blocks(tuple(state.x.shape[1:]))
+    return StepContext(scores=scores, log_q=state.log_q, noise=xi, g2=g2, dtau=dtau, log_q_blocks=state.log_q_blocks,
+                       blocks=blocks,
                        drift_scale=drift_scale, noise_scale=plan.etas[k], log_q_extra=known, quadratic_forms=quad,
                        div_f=div_f, step=k)
 
@@ -464,8 +481,24 @@ def _step(plan: _Plan, state: _State, noise: NoiseSource, k: int) -> None:
         inc = inc + extra
     inc = _add_operator_terms(plan, inc, comb, g2 if root is None else 1.0, dtau, t, t_next)
     state.log_q = state.log_q + inc
+    if state.log_q_blocks is not None:
+        state.log_q_blocks = state.log_q_blocks + _block_increments(plan, dx, scores, f, g2, div_f, dtau, x)
     state.x = plan.space.retract(x, dx).detach()
     _bookkeep(plan, state, comb)
+
+
+def _block_increments(plan: _Plan, dx: Tensor, scores: Tensor, f: Tensor, g2: float | Tensor, div_f: float,
+                      dtau: float, x: Tensor) -> Tensor:
+    """The Itô increment of each model split over the space's blocks, ``[B, M, K]`` (∇·f belongs to block 0, the
+    only block with a drift: translations)."""
+    blocks = plan.space.blocks(tuple(x.shape[1:])).to(dx.device)
+    onehot = torch.nn.functional.one_hot(blocks).double()  # [D, K]
+    s = scores.double()
+    g2_coordinates = g2.double() if isinstance(g2, Tensor) else torch.full_like(onehot[:, 0], g2)
+    per_coordinate = (dx.double()[:, None] * s + (f.double()[:, None] * s - 0.5 * g2_coordinates * s.pow(2)) * dtau)
+    inc = per_coordinate @ onehot
+    inc[:, :, 0] += div_f * dtau
+    return inc
 
 
 def _add_operator_terms(plan: _Plan, inc: Tensor, comb: Combination, g2: float, dtau: float, t: float,

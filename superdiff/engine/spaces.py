@@ -75,6 +75,10 @@ class Euclidean:
         """Shape of the standard normals :meth:`prior_sample` consumes for one sample."""
         return tuple(shape)
 
+    def blocks(self, shape: tuple[int, ...]) -> Tensor | None:
+        """The block ``[D]`` of every tangent coordinate for spaces whose parts diffuse separately, else None."""
+        return None
+
     def coefficients(self, path, x: Tensor, t: float) -> Coefficients:
         """The path's linear SDE: ``f = (α̇/α) x``, its ``g²`` and ``∇·f = dim α̇/α``."""
         return Coefficients(path.drift(x, t).flatten(1), float(path.g2(t)),
