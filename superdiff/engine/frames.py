@@ -134,6 +134,19 @@ class Frames(Euclidean):
         return shape[0]
 
 
+def _checked_pair(out, owner, names: tuple[str, str], shapes: tuple[tuple[int, ...], ...]) -> FrameScores:
+    """``out`` as the pair of tensors of ``shapes`` a frame network must return, else a ValueError that names them."""
+    expected = " and ".join(f"{name} {list(shape)}" for name, shape in zip(names, shapes, strict=True))
+    if not (isinstance(out, tuple | list) and len(out) == 2 and all(isinstance(o, Tensor) for o in out)):
+        raise ValueError(f"{owner!r} must return a pair of tensors ({expected}), got {type(out).__name__}")
+    got = tuple(tuple(o.shape) for o in out)
+    if got != shapes:
+        shown = " and ".join(f"{name} {list(shape)}" for name, shape in zip(names, got, strict=True))
+        raise ValueError(f"{owner!r} returned {shown}; expected {expected} (translations [B, N, 3], rotations "
+                         "[B, N, 3, 3]; rotation scores are body-frame 3-vectors, not matrices)")
+    return out[0], out[1]
+
+
 class FrameModel:
     """A frame model ``fn(trans, rots, t) -> (trans_score, rot_score)`` as an engine score model on frame states."""
 
@@ -142,7 +155,8 @@ class FrameModel:
 
     def __call__(self, x: Tensor, t: Tensor) -> Tensor:
         trans, rots = split(x)
-        trans_score, rot_score = self.fn(trans, rots, t)
+        trans_score, rot_score = _checked_pair(self.fn(trans, rots, t), self.fn, ("trans_score", "rot_score"),
+                                               (tuple(trans.shape), tuple(rots.shape[:-1])))
         return torch.cat([trans_score, rot_score], dim=-1)
 
     def __getattr__(self, name: str):
@@ -172,7 +186,8 @@ class FrameX0Score:
 
     def __call__(self, x: Tensor, t: Tensor) -> Tensor:
         trans, rots = split(x)
-        trans_0, rots_0 = self.net(trans, rots, t)
+        trans_0, rots_0 = _checked_pair(self.net(trans, rots, t), self.net, ("trans_0", "rots_0"),
+                                        (tuple(trans.shape), tuple(rots.shape)))
         trans_score = score_from_x0(trans_0, trans, t, self.path.translations)
         eps2 = self.path.rotations.variance(t.double()).to(rots.dtype)
         rot_score = so3.igso3_score(rots, broadcast_over(rots[..., 0, 0], eps2), mean=rots_0)

@@ -168,6 +168,7 @@ class _Plan:
     times: Tensor
     etas: list[float]
     hutchinson_probes: int
+    model_batch: int | None
     dtype: torch.dtype
     device: torch.device
     record: bool
@@ -234,6 +235,7 @@ def sample(
     hutchinson_probes: int = 1,
     space: Euclidean | None = None,
     batch_size: int | None = None,
+    model_batch: int | None = None,
     record: bool = False,
     progress: bool = False,
     device: torch.device | str | None = None,
@@ -270,6 +272,9 @@ def sample(
             (:class:`~superdiff.spaces.Euclidean` by default, or e.g. centred coordinates).
         batch_size: split the designs into chunks of this size (results are identical with ``seeds``, except
             for resampling operators, where each chunk is its own population).
+        model_batch: evaluate every model on micro-batches of exactly this many designs (the last one padded), so
+            a network always sees the same shape and a design's arithmetic never depends on its batch: results are
+            then bit-identical on CPU for any batch or shard size. None evaluates the whole batch at once.
         record, progress: keep per-step ``kappa`` and ``log_q`` trajectories; show a progress bar.
         device, dtype: where to sample (default ``x_init``'s device, else CPU); floating type of the samples
             and model inputs (log densities are always float64).
@@ -289,7 +294,7 @@ def sample(
     plan = _Plan(models=models, schedule=schedule, operator=operator,
                  estimator=estimators.make_estimator(estimator, schedule),
                  guidance=guidance if guidance is not None and guidance.active else None,
-                 space=space, times=grid, etas=etas, hutchinson_probes=hutchinson_probes,
+                 space=space, times=grid, etas=etas, hutchinson_probes=hutchinson_probes, model_batch=model_batch,
                  dtype=dtype, device=device, record=record)
     noise = NoiseSource(batch, device, generator, seeds)
     state = _initial_state(plan, noise, shape, x_init, x_init_log_density, log_q_init)
@@ -387,7 +392,8 @@ def _evaluate(plan: _Plan, x: Tensor, t: float, k: int) -> _Scores:
         wrt = torch.zeros((x.shape[0], m, *tangent), dtype=x.dtype, device=x.device, requires_grad=True)
     with torch.set_grad_enabled(grad):
         inputs = [x] * m if wrt is None else [plan.space.retract(x, wrt[:, i]) for i in range(m)]
-        outs = [model(x_in, t_batch) for model, x_in in zip(plan.models, inputs, strict=True)]
+        outs = [call_in_micro_batches(model, x_in, t_batch, plan.model_batch)
+                for model, x_in in zip(plan.models, inputs, strict=True)]
         if k == 0:
             _check_scores(outs, x, k, t, plan.models, tangent)
         scores = plan.space.project(torch.stack(outs, dim=1)).flatten(2)  # [B, M, D]
@@ -396,11 +402,28 @@ def _evaluate(plan: _Plan, x: Tensor, t: float, k: int) -> _Scores:
     s_u = None
     if plan.guidance is not None:
         with torch.no_grad():
-            out_u = plan.guidance.unconditional(x, t_batch)
+            out_u = call_in_micro_batches(plan.guidance.unconditional, x, t_batch, plan.model_batch)
         if k == 0 or not torch.isfinite(out_u).all():
             _check_scores([out_u], x, k, t, [plan.guidance.unconditional], tangent)
         s_u = plan.space.project(out_u).flatten(1)
     return _Scores(scores, wrt, grad and scores.requires_grad, s_u)
+
+
+def call_in_micro_batches(model, x: Tensor, t: Tensor, micro: int | None) -> Tensor:
+    """``model(x, t)`` on fixed-shape micro-batches of ``micro`` designs (the last padded with copies of its last
+    design, whose outputs are dropped): a network then computes each design with the same kernels whatever its
+    batch, which makes results bit-identical across batch and shard sizes."""
+    if micro is None or x.shape[0] == micro:
+        return model(x, t)
+    outs = []
+    for start in range(0, x.shape[0], micro):
+        xb, tb = x[start : start + micro], t[start : start + micro]
+        real = xb.shape[0]
+        if real < micro:
+            xb = torch.cat([xb, xb[-1:].expand(micro - real, *xb.shape[1:])])
+            tb = torch.cat([tb, tb[-1:].expand(micro - real)])
+        outs.append(model(xb, tb)[:real])
+    return torch.cat(outs)
 
 
 def _laplacian_term(plan: _Plan, ev: _Scores, noise: NoiseSource, g2: float | Tensor, dtau: float,

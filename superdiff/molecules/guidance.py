@@ -16,6 +16,9 @@ from superdiff.engine.guidance import DEFAULT_KAPPA_FROM
 from superdiff.engine.operators import Operator
 from superdiff.engine.paths import GaussianPath
 
+#: the ε-network sees fixed micro-batches of this many latents, so a molecule is bit-identical in any batch or shard
+MODEL_BATCH = 50
+
 
 @dataclass(frozen=True)
 class GuidedResult:
@@ -59,6 +62,7 @@ def sample_guided(
         kappa_from: see :class:`superdiff.Guidance`.
     """
     result = sample(list(cond_models), schedule, operator, shape=(dim,), seeds=list(seeds), steps=steps,
+                    model_batch=MODEL_BATCH,
                     t_min=t_min, batch_size=batch_size, record=True, progress=progress, device=device, dtype=dtype,
                     guidance=Guidance(uncond_model, float(guidance), kappa_from))
     return GuidedResult(x=result.x, log_q=result.log_q, kappa_mean=result.kappa.mean(0),
@@ -93,6 +97,7 @@ def sample_guided_product(
         raise ValueError(f"--exponent has {len(c)} values, expected one per condition ({len(cond_models)})")
     weights = [1.0 - guidance * sum(c), *(guidance * ci for ci in c)]
     result = sample([uncond_model, *cond_models], schedule, Product(weights), shape=(dim,), seeds=list(seeds),
+                    model_batch=MODEL_BATCH,
                     steps=steps, t_min=t_min, batch_size=batch_size, progress=progress, device=device)
     kappa = torch.tensor(c, dtype=torch.float64).expand(len(seeds), -1)
     return GuidedResult(x=result.x, log_q=result.log_q[:, 1:], kappa_mean=kappa, and_residual=None, log_w=result.log_w)

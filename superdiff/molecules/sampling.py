@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,7 +18,7 @@ from superdiff.engine import seeds
 from superdiff.engine.calibration import typical_and_bias
 from superdiff.engine.guidance import DEFAULT_KAPPA_FROM
 from superdiff.molecules import conditions
-from superdiff.molecules.guidance import GuidedResult, sample_guided, sample_guided_product
+from superdiff.molecules.guidance import MODEL_BATCH, GuidedResult, sample_guided, sample_guided_product
 from superdiff.molecules.latent_diffusion import ConditionalScore
 from superdiff.molecules.loading import load_autoencoder, load_diffusion
 from superdiff.molecules.predictors import PropertyPredictor
@@ -34,6 +36,49 @@ AND_TARGETS = ("density", "posterior", "typical")
 DEFAULT_AND_TARGET = "typical"
 #: designs per condition in the calibration pass of ``and_target="typical"``.
 DEFAULT_CALIBRATION = 256
+#: keys ``sample-molecules`` records in provenance.json's settings beside the settings themselves (outcomes, not
+#: inputs): never part of the comparison that decides whether a folder already holds this run
+RUN_RECORD_KEYS = ("summary",)
+
+
+def same_settings(provenance_path: str | os.PathLike, settings: dict) -> bool:
+    """Whether ``provenance.json`` records exactly ``settings`` (ignoring :data:`RUN_RECORD_KEYS`), i.e. the
+    folder already holds this run. An unreadable or foreign provenance file is never a match."""
+    try:
+        saved = json.loads(Path(provenance_path).read_text()).get("settings")
+    except (OSError, ValueError, AttributeError):
+        return False
+    if not isinstance(saved, dict):
+        return False
+    return {k: v for k, v in saved.items() if k not in RUN_RECORD_KEYS} == json.loads(json.dumps(settings))
+
+
+def usable_device(device: str | torch.device) -> torch.device:
+    """``device`` as a ``torch.device``, refused with a clear message when this machine cannot use it (``cuda`` on
+    a CPU-only torch build) instead of failing inside the first model call.
+
+    Raises:
+        ValueError: not a torch device, or not usable here.
+    """
+    try:
+        parsed = torch.device(device)
+        torch.empty(0, device=parsed)
+    except (AssertionError, RuntimeError, TypeError) as err:  # torch: AssertionError when built without CUDA
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ValueError(f"device {str(device)!r} is not usable on this machine ({reason}); expected 'cpu' or an "
+                         "available 'cuda:N' / 'mps'") from err
+    return parsed
+
+
+def check_finite_result(result: GuidedResult, seeds: Sequence[int], first_index: int = 0) -> None:
+    """Raise FloatingPointError naming the designs whose latents or log densities are NaN or infinite."""
+    for what, values in (("latents", result.x), ("log densities", result.log_q)):
+        bad = ~torch.isfinite(values.detach().reshape(values.shape[0], -1)).all(dim=1)
+        if bool(bad.any()):
+            rows = [first_index + int(i) for i in bad.nonzero().flatten().tolist()]
+            shown = ", ".join(map(str, rows[:10])) + (" …" if len(rows) > 10 else "")
+            raise FloatingPointError(f"{what} of {len(rows)} of {len(seeds)} designs are not finite (designs "
+                                     f"{shown}); expected finite values: nothing was decoded or written")
 
 
 def and_bias(conds: Sequence[str], label_frequency: dict[str, float], steps: int,
@@ -110,7 +155,7 @@ class MoleculeSampler:
 
     @classmethod
     def load(cls, weights_dir: Path | None = None, device: str | torch.device = "cpu") -> MoleculeSampler:
-        return cls(Path(weights_dir or default_weights_dir()), torch.device(device))
+        return cls(Path(weights_dir or default_weights_dir()), usable_device(device))
 
     def latents(self, conds: Sequence[str], method: str, *, index: int = 0, guidance: float = 2.0, num: int = 100,
                 seed: int = 0, first_index: int = 0, steps: int = DEFAULT_STEPS, batch_size: int = 500,
@@ -159,7 +204,7 @@ class MoleculeSampler:
         return typical_and_bias(models, self.net.schedule(), shape=(self.net.config.latent_dim,),
                                 seeds=calibration_seeds(seed, calibration), steps=steps, batch_size=batch_size,
                                 guidance=engine.Guidance(ConditionalScore(self.net, ()), guidance, kappa_from),
-                                progress=progress, device=self.device)
+                                progress=progress, device=self.device, model_batch=MODEL_BATCH)
 
     def decode(self, x: torch.Tensor) -> list[str]:
         """Standardised latents ``[B, D]`` -> SMILES."""
@@ -170,10 +215,11 @@ class MoleculeSampler:
         start = time.time()
         result, names, seeds = self.latents(conds, method, **kwargs)
         first = kwargs.get("first_index", 0)
+        check_finite_result(result, seeds, first)
         t_sample = time.time() - start
         smiles = self.decode(result.x)
         t_decode = time.time() - start - t_sample
-        frame = self.predictor.score_smiles(smiles)
+        frame = self.predictor.score_smiles(smiles, largest_fragment=False)
         frame.insert(0, "seed", seeds)
         frame.insert(0, "design", np.arange(first, first + len(seeds)))
         for j, name in enumerate(names):

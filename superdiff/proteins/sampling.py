@@ -36,6 +36,8 @@ METHODS = engine.OPERATOR_NAMES
 DEFAULT_STEPS = 200
 #: products of backbone experts stop resampling below this forward time (see Product's resample_until)
 PRODUCT_RESAMPLE_UNTIL = 0.1
+#: networks see fixed micro-batches of this many designs, so a design is bit-identical in any batch or shard
+MODEL_BATCH = 8
 
 
 def design_seed(seed: int, length: int, index: int) -> int:
@@ -139,7 +141,7 @@ def denoise(models: Sequence, weights: torch.Tensor, x: torch.Tensor, t: float,
     """Tweedie ``x̂0 = (x + σ_t² Σ_i w_i s_i(x, t)) / α_t``; ``x [B, L, 3]``, ``weights [B, M]``."""
     tb = torch.full((x.shape[0],), t, dtype=x.dtype, device=x.device)
     with torch.no_grad():
-        scores = torch.stack([m(x, tb) for m in models], dim=1)
+        scores = torch.stack([engine.sampler.call_in_micro_batches(m, x, tb, MODEL_BATCH) for m in models], dim=1)
     u = (weights.to(scores)[:, :, None, None] * scores).sum(1)
     u = u - u.mean(dim=1, keepdim=True)
     alpha, sigma = float(schedule.alpha(t)), float(schedule.sigma(t))
@@ -181,6 +183,7 @@ def sample_length(models: Sequence, request: SamplingRequest, length: int, indic
     result = engine.sample(
         list(models), schedule, make_operator(request), shape=(length, 3), steps=request.steps, t_min=request.t_min,
         seeds=seeds, space=engine.CentredCoordinates(), record=True, progress=progress, device=device,
+        model_batch=MODEL_BATCH,
         noise_scale=request.noise_scale,
     )
     x = result.x
@@ -230,39 +233,64 @@ def sample_backbones(request: SamplingRequest, out: str | os.PathLike, device: s
     ``designs.parquet``, ``provenance.json``). A design's id and seed depend only on (seed, length, index), so
     splitting a range into shards of any size gives the same designs.
 
-    Resumable: designs whose PDB exists and whose row is in ``designs.parquet`` are skipped; every batch's PDBs
-    and the updated table are written atomically before the next batch starts. ``models`` (already loaded)
-    overrides loading ``request.models`` through the registry.
+    Everything that can be refused (settings, device, models, lengths, the operator for these models) is checked
+    before anything is written, so a rejected run leaves nothing that would refuse its corrected rerun. Resumable:
+    designs whose PDB exists and whose row is in ``designs.parquet`` are skipped; every batch's PDBs and the
+    updated table are written atomically before the next batch starts, under the folder's lock
+    (:mod:`superdiff.files.lock`). ``models`` (already loaded) overrides loading ``request.models``.
 
     Raises:
-        ValueError: bad settings, an unsupported length, or an output folder made with different settings.
+        ValueError: bad settings, an unusable device, an unsupported length, or an output folder holding designs
+            made with different settings.
+        FloatingPointError: a batch produced non-finite coordinates or log densities (nothing of it is written).
+        superdiff.files.lock.FolderLockedError: another process is writing into ``out``.
     """
-    from superdiff.files.provenance import provenance
-    from superdiff.proteins.registry import load_model
+    from superdiff.files.lock import folder_lock
+    from superdiff.proteins.registry import load_model, usable_device
 
     request.validate()
-    device = torch.device(device)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    device = usable_device(device)
     if models is None:
         models = [load_model(spec, device) for spec in request.models]
     check_lengths(models, request.models, request.lengths)
+    make_operator(request).validate(len(models))  # what the engine would refuse at its first step
+    _coord_scale(models)
+    out = Path(out)
+    with folder_lock(out):
+        frame = _claim_folder(out, request, device)
+        return _sample_missing(models, request, out, device, frame, progress)
 
-    prov_path = out / "provenance.json"
-    if prov_path.exists():
-        import json
 
+def _claim_folder(out: Path, request: SamplingRequest, device: torch.device) -> pd.DataFrame:
+    """Refuse a folder holding designs of other settings; write this run's provenance; return the designs table.
+
+    A provenance file with no designs beside it (a run that failed before its first batch) does not bind the folder.
+    """
+    import json
+
+    from superdiff.files.provenance import provenance
+
+    prov_path, table_path = out / "provenance.json", out / "designs.parquet"
+    frame = pd.read_parquet(table_path) if table_path.exists() else pd.DataFrame()
+    if prov_path.exists() and len(frame):
         previous = json.loads(prov_path.read_text()).get("settings", {}).get("request")
         if previous is not None and previous != request.settings():
-            raise ValueError(f"{out} holds designs made with different settings {previous}; "
-                             f"use a new --out for {request.settings()}")
+            changed = sorted(k for k in set(previous) | set(request.settings())
+                             if previous.get(k) != request.settings().get(k))
+            raise ValueError(f"{out} holds {len(frame)} designs made with different settings ({', '.join(changed)}: "
+                             f"{ {k: previous.get(k) for k in changed} }); expected the same settings to resume, "
+                             f"or a new --out for { {k: request.settings().get(k) for k in changed} }")
     write_json_atomic(prov_path, provenance({"request": request.settings(), "lengths": list(request.lengths),
                                              "num": request.num, "first_index": request.first_index,
                                              "device": str(device)}))
-    table_path = out / "designs.parquet"
-    frame = pd.read_parquet(table_path) if table_path.exists() else pd.DataFrame()
-    done = set(frame["design_id"]) if len(frame) else set()
+    return frame
 
+
+def _sample_missing(models: Sequence, request: SamplingRequest, out: Path, device: torch.device,
+                    frame: pd.DataFrame, progress: bool) -> pd.DataFrame:
+    """Sample every design of ``request`` not yet in ``out``, batch by batch, each batch written atomically."""
+    table_path = out / "designs.parquet"
+    done = set(frame["design_id"]) if len(frame) else set()
     indices = range(request.first_index, request.first_index + request.num)
     todo = [(length, i) for length in request.lengths for i in indices
             if not (design_id(length, i) in done and (out / f"{design_id(length, i)}.pdb").exists())]
@@ -271,7 +299,12 @@ def sample_backbones(request: SamplingRequest, out: str | os.PathLike, device: s
         pending = [i for (ln, i) in todo if ln == length]
         for start in range(0, len(pending), request.batch_size):
             chunk = pending[start : start + request.batch_size]
-            res = sample_length(models, request, length, chunk, device)
+            try:
+                res = sample_length(models, request, length, chunk, device)
+            except FloatingPointError as err:
+                raise FloatingPointError(
+                    f"designs {design_id(length, chunk[0])}..{design_id(length, chunk[-1])}: {err}; nothing of this "
+                    f"batch was written ({len(frame)} earlier designs in {out} are kept)") from err
             for k, i in enumerate(chunk):
                 write_ca_pdb(out / f"{design_id(length, i)}.pdb", res["ca"][k])
             if res["ess"] is not None:
