@@ -4,7 +4,7 @@ It knows nothing of proteins, molecules, files or workflows; every domain builds
 The names below are the public API, re-exported by :mod:`superdiff`.
 """
 
-from superdiff.engine import models, paths, spaces
+from superdiff.engine import frames, models, paths, so3, spaces
 from superdiff.engine.guidance import Guidance
 from superdiff.engine.operators import OPERATOR_NAMES, And, Average, Operator, Or, Product, Single, make_operator
 from superdiff.engine.paths import GaussianPath, LinearInterpolant, VarianceExploding, VPCosine, VPLinear
@@ -28,9 +28,11 @@ __all__ = [
     "VPCosine",
     "VPLinear",
     "VarianceExploding",
+    "frames",
     "make_operator",
     "models",
     "paths",
     "sample",
+    "so3",
     "spaces",
 ]
