@@ -84,9 +84,13 @@ class Frames(Euclidean):
         return (self._residues(shape), 6)
 
     def retract(self, x: Tensor, v: Tensor) -> Tensor:
+        """Translations moved and re-centred (a state given with its centre of mass, e.g. ``x_init``, lands on the
+        centred subspace: the drift ``(α̇/α) x`` would otherwise grow that centre without bound), rotations
+        ``R · Exp(v_R)``."""
         v = v.reshape(*x.shape[:-2], 6).to(x.dtype)
         trans, rots = split(x)
-        return join(trans + v[..., :3], rots @ so3.exp(v[..., 3:]))
+        trans = trans + v[..., :3]
+        return join(trans - trans.mean(dim=-2, keepdim=True), rots @ so3.exp(v[..., 3:]))
 
     def log_standard_normal(self, x: Tensor) -> Tensor:
         return self.prior_log_density(x, 1.0)
@@ -111,13 +115,18 @@ class Frames(Euclidean):
         return join(trans, so3.quaternion_to_matrix(q / q.norm(dim=-1, keepdim=True)))
 
     def prior_log_density(self, x: Tensor, std: float) -> Tensor:
-        """``log N(trans; 0, std² I)`` on the centred subspace; the uniform rotations add 0 (Haar probability)."""
+        """``log N(trans; 0, std² I)`` on the centred subspace (of the centred translations); the uniform rotations
+        add 0 (Haar probability)."""
         trans = split(x)[0].detach().double()
+        trans = trans - trans.mean(dim=-2, keepdim=True)
         d = 3 * (trans.shape[-2] - 1)
         return -0.5 * trans.flatten(1).pow(2).sum(1) / std**2 - 0.5 * d * math.log(2 * math.pi * std**2)
 
     def coefficients(self, path: FramePath, x: Tensor, t: float) -> Coefficients:
         """Translation drift ``(α̇/α) x`` and ``g²_trans``; rotations: no drift, ``g²_rot``; per coordinate."""
+        if not isinstance(path, FramePath):
+            raise ValueError(f"Frames diffuse with a superdiff.frames.FramePath (translations and rotations), got "
+                             f"{path!r}")
         trans = split(x)[0]
         n = trans.shape[-2]
         drift = torch.cat([path.translations.drift(trans, t), torch.zeros_like(trans)], dim=-1).flatten(1)

@@ -141,6 +141,8 @@ class Rotations(Euclidean):
         return self.log_standard_normal(x)
 
     def coefficients(self, schedule, x: Tensor, t: float) -> Coefficients:
+        if not isinstance(schedule, so3.RotationSchedule):
+            raise ValueError(f"Rotations diffuse with a superdiff.so3.RotationSchedule, got {schedule!r}")
         drift = torch.zeros(x.shape[0], self.dim(tuple(x.shape[1:])), dtype=x.dtype, device=x.device)
         return Coefficients(drift, float(schedule.g2(t)), 0.0)
 

@@ -85,7 +85,7 @@ def ito_error(models, result) -> tuple[list[float], list[float]]:
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def igso3_angle_cdf(eps2: float, n: int = 20001) -> tuple[torch.Tensor, torch.Tensor]:
     """CDF of the IGSO(3)(·, ε²) angle on a fine grid: cumulative trapezoid of (1 − cos ω)/π f_ε(ω)."""
     grid = torch.linspace(0, math.pi, n, dtype=F64)
@@ -128,7 +128,7 @@ def ks_igso3(samples: torch.Tensor, eps2: float) -> float:
 EXPERTS = (IGSO3Expert(R_A), IGSO3Expert(R_B))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def wrong_side_probability(t_min: float) -> float:
     """P(d(R, R_b) < d(R, R_a)) for R ~ IGSO(3)(R_a, ε0² + σ(t_min)²), by exact sampling (~1e-3)."""
     r = so3.igso3_sample((200_000,), float(EXPERTS[0].eps2(t_min)), gen(99), mean=R_A)
@@ -183,16 +183,16 @@ def test_and_lands_on_the_bisector_fast():
     gap, drift, result = and_run(n=200, steps=100, seed=30)
     assert gap < 0.08, gap
     assert drift < 0.6, drift
-    mean, rms = ito_error(EXPERTS, result)
+    _, rms = ito_error(EXPERTS, result)
     assert max(rms) < 1.0, rms
 
 
 @pytest.mark.slow
 def test_and_lands_on_the_bisector():
     """Mean |d(R, R_a) − d(R, R_b)| ≤ 0.05 rad, and the Itô estimate within 0.5 nats RMS at 1000 steps."""
-    gap, drift, result = and_run(n=500, steps=1000, seed=40)
+    gap, drift, result = and_run(n=200, steps=1000, seed=40)
     assert gap < 0.05, gap
-    assert drift < 0.3, drift
+    assert drift < 0.1, drift
     mean, rms = ito_error(EXPERTS, result)
     assert max(rms) < 0.5 and max(map(abs, mean)) < 0.1, (mean, rms)
 
@@ -312,7 +312,7 @@ def test_reduced_noise_estimate_is_unbiased_fast(monkeypatch):
 
 @pytest.mark.slow
 def test_reduced_noise_estimate_is_unbiased(monkeypatch):
-    corrected, uncorrected, predicted = eta_errors(500, 400, monkeypatch)
+    corrected, uncorrected, predicted = eta_errors(300, 300, monkeypatch)
     assert abs(corrected) < 0.05, corrected
     assert abs(uncorrected - predicted) < 0.1 * abs(predicted), (uncorrected, predicted)
 
