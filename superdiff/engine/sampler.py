@@ -249,9 +249,7 @@ def sample(
             trained on another Gaussian path joins through :func:`superdiff.models.align`).
         schedule: the Gaussian path (forward SDE) the models share: :class:`~superdiff.VPLinear`,
             :class:`~superdiff.VPCosine`, :class:`~superdiff.LinearInterpolant`, :class:`~superdiff.VarianceExploding`.
-        operator: :class:`~superdiff.Single`, :class:`~superdiff.Average`, :class:`~superdiff.Or`,
-            :class:`~superdiff.And` or :class:`~superdiff.Product`.
-        shape: one sample's shape; needed unless ``x_init`` is given.
+        operator: Single, Average, Or, And or Product; shape: one sample's shape (needed unless ``x_init`` is given).
         x_init: starting points at the grid's first time, ``[B, *shape]``; drawn from the path's prior
             ``N(0, (α² + σ²) I)`` at that time on ``space`` by default (N(0, I) for VP paths).
         x_init_log_density: ``[B]`` log density of the distribution ``x_init`` was drawn from, for the initial
@@ -260,11 +258,11 @@ def sample(
         t_min, t_max: the grid's ends (``t_max`` default 1; paths singular at 1 need ``t_max < 1``).
         times: an explicit decreasing grid of forward times, or a grid name: "uniform" (default), "log_snr"
             (uniform in log-SNR, the natural grid of the cosine path) or "edm" (Karras et al.'s ρ = 7 grid).
-        generator: one shared generator (results then depend on batch composition).
-        seeds: one seed per design: each design gets its own generator (batch-invariant results).
+        generator, seeds: one shared generator (results then depend on the batch), or one seed per design (each
+            design gets its own generator: batch-invariant results).
         log_q_init: ``[B, M]`` or ``[B]`` initial log densities; default ``log N(x_init; 0, I)`` for every model.
-        estimator: "ito" or "kernel_ratio" (SDE with full noise only).
-        method: "sde" (reverse SDE) or "ode" (probability flow; log densities need a Hutchinson trace).
+        estimator, method: "ito" or "kernel_ratio" (full-noise SDE on Euclidean spaces); "sde" (reverse SDE) or
+            "ode" (probability flow; log densities need a Hutchinson trace).
         noise_scale: ``η``, a constant or a function of t (the injected diffusion is ``η g_t``); values other than
             1 add the Hutchinson-estimated ``½ (η² − 1) g² Δ log q dτ`` correction, so the estimate stays unbiased
             (needs differentiable models).
@@ -272,20 +270,16 @@ def sample(
             (:class:`~superdiff.spaces.Euclidean` by default, or e.g. centred coordinates).
         batch_size: split the designs into chunks of this size (results are identical with ``seeds``, except
             for resampling operators, where each chunk is its own population).
-        model_batch: evaluate every model on micro-batches of exactly this many designs (the last one padded), so
-            a network always sees the same shape and a design's arithmetic never depends on its batch: results are
-            then bit-identical on CPU for any batch or shard size. None evaluates the whole batch at once.
+        model_batch: evaluate every model on fixed micro-batches of this many designs (the last one padded), so a
+            design's coordinates are bit-identical on CPU in any batch or shard; None: the whole batch at once.
         record, progress: keep per-step ``kappa`` and ``log_q`` trajectories; show a progress bar.
         device, dtype: where to sample (default ``x_init``'s device, else CPU); floating type of the samples
             and model inputs (log densities are always float64).
         guidance: classifier-free guidance around the composition (:class:`~superdiff.guidance.Guidance`): the
             drift uses ``w Σ κ_i s_i + (1 − w) s_u``; ``log_q`` stays the composed (conditional) models'.
-
-    Returns: a :class:`SampleResult`.
     """
-    models, grid = list(models), time_grid(schedule, steps, times, t_max, t_min)
+    models, grid, space = list(models), time_grid(schedule, steps, times, t_max, t_min), space or Euclidean()
     etas = noise_levels(noise_scale, grid, method)
-    space = space or Euclidean()
     check_contract(models, operator, etas, estimator, method, guidance, space)
     batch = _check_inputs(shape, x_init, seeds, generator)
     device = torch.device(device if device is not None else (x_init.device if x_init is not None else "cpu"))
@@ -297,8 +291,8 @@ def sample(
                  space=space, times=grid, etas=etas, hutchinson_probes=hutchinson_probes, model_batch=model_batch,
                  dtype=dtype, device=device, record=record)
     noise = NoiseSource(batch, device, generator, seeds)
-    state = _initial_state(plan, noise, shape, x_init, x_init_log_density, log_q_init)
-    return _run(plan, state, noise, seeds, generator, progress)
+    return _run(plan, _initial_state(plan, noise, shape, x_init, x_init_log_density, log_q_init), noise, seeds,
+                generator, progress)
 
 
 def _run(plan: _Plan, state: _State, noise: NoiseSource, seeds, generator, progress: bool) -> SampleResult:

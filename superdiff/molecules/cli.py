@@ -139,25 +139,26 @@ SAMPLE_KEYWORDS = ("index", "guidance", "num", "first_index", "seed", "steps", "
 
 def cmd_sample(args) -> int:
     _threads()
+    from superdiff.files.lock import folder_lock
     from superdiff.molecules.metrics import composition_table
-    from superdiff.molecules.sampling import MoleculeSampler
+    from superdiff.molecules.sampling import MoleculeSampler, same_settings
 
     out = Path(args.out)
     settings = sample_settings(args)
     target = out / "molecules.parquet"
     prov = out / "provenance.json"
-    if target.exists() and prov.exists() and not args.force:
-        if json.loads(prov.read_text()).get("settings") == settings:
+    with folder_lock(out):
+        if target.exists() and prov.exists() and not args.force and same_settings(prov, settings):
             print(f"{target} exists with the same settings; skipping (use --force to redo)")
             return 0
-    sampler = MoleculeSampler.load(args.weights, method_settings(args)["device"])
-    frame, timing = sampler.sample(settings["conditions"], settings["method"], batch_size=args.batch_size,
-                                   progress=True, **{k: settings[k] for k in SAMPLE_KEYWORDS})
-    write_parquet_atomic(target, frame)
-    summary = {"validity": float(frame["valid"].mean()), **timing}
-    if len(settings["conditions"]) >= 2:
-        summary.update(composition_table(frame, settings["conditions"]))
-    write_provenance(out, {**settings, "summary": summary})
+        sampler = MoleculeSampler.load(args.weights, method_settings(args)["device"])
+        frame, timing = sampler.sample(settings["conditions"], settings["method"], batch_size=args.batch_size,
+                                       progress=True, **{k: settings[k] for k in SAMPLE_KEYWORDS})
+        write_parquet_atomic(target, frame)
+        summary = {"validity": float(frame["valid"].mean()), **timing}
+        if len(settings["conditions"]) >= 2:
+            summary.update(composition_table(frame, settings["conditions"]))
+        write_provenance(out, {**settings, "summary": summary})
     print(json.dumps(summary, indent=2))
     return 0
 

@@ -1,14 +1,18 @@
 """Offline molecule data: MOSES SMILES (PyPI ``molsets``) and ChEMBL activities (PyPI ``MoleculeACE``).
 
 Both packages ship their data as files; we read them with ``importlib.resources`` and never import ``moses``
-(its ``__init__`` is broken with current RDKit). Invalid SMILES in any input are counted, never fatal.
+(its ``__init__`` is broken with current RDKit). Invalid SMILES in any input are counted, never fatal; an input
+file with no molecules at all (empty, or a header without rows) is an error naming the file. SMILES with several
+fragments (salts such as ``CCN.Cl``, mixtures) are counted and reported (``n_multi_fragment``); the predictors
+score their largest fragment (:meth:`superdiff.molecules.predictors.PropertyPredictor.score_smiles`).
 """
 
 from __future__ import annotations
 
 import importlib.resources
 import importlib.util
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -79,10 +83,23 @@ class SmilesReport:
     n_input: int
     n_invalid: int
     invalid_examples: list[str]
+    n_multi_fragment: int = 0
+    multi_fragment_examples: list[str] = field(default_factory=list)
 
     def summary(self) -> dict:
         return {"n_input": self.n_input, "n_valid": len(self.canonical), "n_invalid": self.n_invalid,
-                "invalid_examples": self.invalid_examples}
+                "invalid_examples": self.invalid_examples, "n_multi_fragment": self.n_multi_fragment,
+                "multi_fragment_examples": self.multi_fragment_examples}
+
+
+def largest_fragment(mol: Chem.Mol) -> tuple[Chem.Mol, int]:
+    """``(largest fragment, number of fragments)`` of a molecule: most heavy atoms, ties broken by canonical SMILES
+    (so the choice never depends on the order the fragments were written in)."""
+    fragments = Chem.GetMolFrags(mol, asMols=True)
+    if len(fragments) <= 1:
+        return mol, len(fragments)
+    best = max(fragments, key=lambda f: (f.GetNumHeavyAtoms(), f.GetNumAtoms(), Chem.MolToSmiles(f)))
+    return best, len(fragments)
 
 
 def canonicalize(smiles: list[str] | pd.Series) -> SmilesReport:
@@ -90,33 +107,38 @@ def canonicalize(smiles: list[str] | pd.Series) -> SmilesReport:
     canonical: list[str] = []
     kept: list[int] = []
     invalid: list[str] = []
+    multi: list[str] = []
     for i, s in enumerate(smiles):
         mol = Chem.MolFromSmiles(s) if isinstance(s, str) and s.strip() else None
         if mol is None:
             invalid.append(str(s))
             continue
+        if len(Chem.GetMolFrags(mol)) > 1:
+            multi.append(s)
         canonical.append(Chem.MolToSmiles(mol))
         kept.append(i)
-    return SmilesReport(canonical, np.asarray(kept, dtype=np.int64), len(smiles), len(invalid), invalid[:5])
+    return SmilesReport(canonical, np.asarray(kept, dtype=np.int64), len(smiles), len(invalid), invalid[:5],
+                        len(multi), multi[:5])
 
 
-def read_smiles_file(path: str | Path, column: str | None = None) -> tuple[list[str], SmilesReport]:
+def read_smiles_file(path: str | Path, column: str | None = None, warn: bool = True) -> tuple[list[str], SmilesReport]:
     """Read SMILES from a CSV/TSV/parquet/plain-text file; returns (raw strings, validity report).
 
     Plain text: one SMILES per line (anything after whitespace ignored). Tables: ``column`` or the first column
-    named ``smiles`` (any case).
+    named ``smiles`` (any case). With ``warn``, SMILES with several fragments are reported in one line on stderr.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: an empty or unreadable file, no SMILES column, or no rows (a header alone is not an input).
     """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"SMILES file {path} does not exist")
-    suffixes = "".join(path.suffixes).lower()
-    if suffixes.endswith(".parquet"):
-        frame = pd.read_parquet(path)
-    elif suffixes.endswith((".csv", ".csv.gz", ".tsv")):
-        frame = pd.read_csv(path, sep="\t" if ".tsv" in suffixes else ",")
-    else:
-        lines = [ln.split()[0] if ln.split() else "" for ln in path.read_text().splitlines()]
-        frame = pd.DataFrame({"smiles": [ln for ln in lines if ln and not ln.startswith("#")]})
+    expected = ("expected a CSV/TSV/parquet table with a 'smiles' column (or --column) and one molecule per row, "
+                "or a text file with one SMILES per line")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: empty file; {expected}")
+    frame = _read_table(path, expected)
     if column is None:
         matches = [c for c in frame.columns if str(c).lower() == "smiles"]
         if not matches:
@@ -124,5 +146,33 @@ def read_smiles_file(path: str | Path, column: str | None = None) -> tuple[list[
         column = matches[0]
     if column not in frame.columns:
         raise ValueError(f"{path}: column {column!r} not found (columns: {list(frame.columns)})")
+    if len(frame) == 0:
+        raise ValueError(f"{path}: no molecules (a header with columns {list(frame.columns)} and 0 rows); "
+                         f"expected one SMILES per row in column {column!r}")
     raw = [s if isinstance(s, str) else "" for s in frame[column].tolist()]
-    return raw, canonicalize(raw)
+    report = canonicalize(raw)
+    if warn and report.n_multi_fragment:
+        print(f"warning: {path}: {report.n_multi_fragment} of {report.n_input} SMILES have several fragments "
+              f"(salts or mixtures, e.g. {report.multi_fragment_examples[:3]}); each is scored on its largest "
+              "fragment (column n_fragments)", file=sys.stderr)
+    return raw, report
+
+
+def _read_table(path: Path, expected: str) -> pd.DataFrame:
+    """The file as a frame (a ``smiles`` column for plain text); unreadable files become a ValueError naming it."""
+    suffixes = "".join(path.suffixes).lower()
+    try:
+        if suffixes.endswith(".parquet"):
+            return pd.read_parquet(path)
+        if suffixes.endswith((".csv", ".csv.gz", ".tsv")):
+            return pd.read_csv(path, sep="\t" if ".tsv" in suffixes else ",")
+        lines = [ln.split()[0] if ln.split() else "" for ln in path.read_text().splitlines()]
+    except pd.errors.EmptyDataError as err:
+        raise ValueError(f"{path}: empty file (no header, no rows); {expected}") from err
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as err:
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ValueError(f"{path}: cannot read ({type(err).__name__}: {reason}); {expected}") from err
+    smiles = [ln for ln in lines if ln and not ln.startswith("#")]
+    if not smiles:
+        raise ValueError(f"{path}: no SMILES lines (only blank or # comment lines); {expected}")
+    return pd.DataFrame({"smiles": smiles})

@@ -123,11 +123,22 @@ class PropertyPredictor:
             out[f"p_{target}"] = p
         return out
 
-    def score_smiles(self, smiles: list[str]) -> pd.DataFrame:
-        """One row per input: smiles, valid, canonical, properties, ``p_<target>``; never raises on bad SMILES."""
+    def score_smiles(self, smiles: list[str], largest_fragment: bool = True) -> pd.DataFrame:
+        """One row per input: smiles, valid, canonical, n_fragments, properties, ``p_<target>``; never raises on
+        bad SMILES.
+
+        ``largest_fragment``: a SMILES with several fragments (a salt such as ``CCN.Cl``, a mixture) is scored on
+        its largest fragment, whose SMILES is ``canonical`` (``n_fragments`` counts them); False scores the whole
+        mixture as one molecule (the sampler does: a generated mixture is a defect to see, not to clean up).
+        """
         mols = mols_from_smiles(list(smiles))
+        counts = [0 if m is None else len(Chem.GetMolFrags(m)) for m in mols]
+        if largest_fragment:
+            mols = [m if m is None or n <= 1 else data.largest_fragment(m)[0] for m, n in zip(mols, counts,
+                                                                                              strict=True)]
         rows = [properties(m) for m in mols]
         frame = pd.DataFrame(rows, columns=list(PROPERTY_COLUMNS))
+        frame.insert(0, "n_fragments", counts)
         frame.insert(0, "canonical", [Chem.MolToSmiles(m) if m is not None else None for m in mols])
         frame.insert(0, "valid", [m is not None for m in mols])
         frame.insert(0, "smiles", list(smiles))

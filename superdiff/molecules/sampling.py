@@ -16,6 +16,7 @@ import torch
 import superdiff.engine as engine
 from superdiff.engine import seeds
 from superdiff.engine.calibration import typical_and_bias
+from superdiff.engine.devices import check_device
 from superdiff.engine.guidance import DEFAULT_KAPPA_FROM
 from superdiff.molecules import conditions
 from superdiff.molecules.guidance import MODEL_BATCH, GuidedResult, sample_guided, sample_guided_product
@@ -51,23 +52,6 @@ def same_settings(provenance_path: str | os.PathLike, settings: dict) -> bool:
     if not isinstance(saved, dict):
         return False
     return {k: v for k, v in saved.items() if k not in RUN_RECORD_KEYS} == json.loads(json.dumps(settings))
-
-
-def usable_device(device: str | torch.device) -> torch.device:
-    """``device`` as a ``torch.device``, refused with a clear message when this machine cannot use it (``cuda`` on
-    a CPU-only torch build) instead of failing inside the first model call.
-
-    Raises:
-        ValueError: not a torch device, or not usable here.
-    """
-    try:
-        parsed = torch.device(device)
-        torch.empty(0, device=parsed)
-    except (AssertionError, RuntimeError, TypeError) as err:  # torch: AssertionError when built without CUDA
-        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise ValueError(f"device {str(device)!r} is not usable on this machine ({reason}); expected 'cpu' or an "
-                         "available 'cuda:N' / 'mps'") from err
-    return parsed
 
 
 def check_finite_result(result: GuidedResult, seeds: Sequence[int], first_index: int = 0) -> None:
@@ -155,7 +139,7 @@ class MoleculeSampler:
 
     @classmethod
     def load(cls, weights_dir: Path | None = None, device: str | torch.device = "cpu") -> MoleculeSampler:
-        return cls(Path(weights_dir or default_weights_dir()), usable_device(device))
+        return cls(Path(weights_dir or default_weights_dir()), check_device(device))
 
     def latents(self, conds: Sequence[str], method: str, *, index: int = 0, guidance: float = 2.0, num: int = 100,
                 seed: int = 0, first_index: int = 0, steps: int = DEFAULT_STEPS, batch_size: int = 500,
@@ -213,8 +197,12 @@ class MoleculeSampler:
     def sample(self, conds: Sequence[str], method: str, **kwargs) -> tuple[pd.DataFrame, dict]:
         """Sample, decode and score: one row per design (smiles, valid, properties, p_<target>, log_q_*, kappa_*)."""
         start = time.time()
-        result, names, seeds = self.latents(conds, method, **kwargs)
         first = kwargs.get("first_index", 0)
+        try:
+            result, names, seeds = self.latents(conds, method, **kwargs)
+        except FloatingPointError as err:
+            last = first + kwargs.get("num", 100) - 1
+            raise FloatingPointError(f"designs {first}..{last}: {err}; no molecules were produced") from err
         check_finite_result(result, seeds, first)
         t_sample = time.time() - start
         smiles = self.decode(result.x)

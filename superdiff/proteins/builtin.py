@@ -76,26 +76,34 @@ class CAExpert:
 
 
 def load_expert(weights_path: str | os.PathLike, device: str | torch.device = "cpu", name: str | None = None,
-                expected_sha256: str | None = None, inference: dict | None = None) -> CAExpert:
-    """Load a Cα expert from a safetensors file and its ``.json`` manifest (verified against its sha256).
+                expected_sha256: str | None = None, inference: dict | None = None,
+                manifest: dict | None = None) -> CAExpert:
+    """Load a Cα expert from a safetensors file and its manifest (verified against its sha256).
 
-    ``inference`` overrides inference-time fields of the model configuration (e.g. ``polish_iters``).
+    ``manifest``: the manifest as a dict (e.g. fetched by the registry); default: the ``.json`` file beside the
+    weights. ``inference`` overrides inference-time fields of the model configuration (e.g. ``polish_iters``).
 
     Raises:
         FileNotFoundError: the weights or manifest file is missing.
-        ValueError: the weights' sha256 differs from the manifest's (or ``expected_sha256``).
+        ValueError: the weights' sha256 differs from the manifest's (or ``expected_sha256``); a manifest that is
+            not JSON or has no ``model_config``.
     """
     weights_path = Path(weights_path)
     manifest_path = weights_path.with_suffix(".json")
     if not weights_path.exists():
         raise FileNotFoundError(f"weights file not found: {weights_path}")
-    if not manifest_path.exists():
-        raise FileNotFoundError(f"manifest not found beside the weights: {manifest_path}")
-    manifest = json.loads(manifest_path.read_text())
+    if manifest is None:
+        manifest = _read_manifest_file(manifest_path)
+    else:
+        manifest_path = Path(f"{weights_path} (manifest given by the model spec)")
     expected = expected_sha256 or manifest.get("sha256")
     actual = sha256_file(weights_path)
     if expected and actual != expected:
         raise ChecksumError(str(weights_path), expected, actual)
+    try:
+        check_manifest(manifest)
+    except ValueError as err:
+        raise ValueError(f"manifest {manifest_path}: {err}") from err
     schedule = manifest.get("schedule", {})
     config = {**manifest["model_config"], **(inference or {})}
     denoiser = CADenoiser(CAModelConfig(**config), schedule.get("beta_min", 0.1),
@@ -103,6 +111,30 @@ def load_expert(weights_path: str | os.PathLike, device: str | torch.device = "c
     denoiser.load_state_dict(load_file(str(weights_path)))
     denoiser = denoiser.to(device).eval().requires_grad_(False)
     return CAExpert(denoiser, name or weights_path.stem, manifest)
+
+
+def check_manifest(manifest: dict) -> None:
+    """Raise ValueError unless ``manifest`` can build a Cα expert (a ``model_config`` this version accepts)."""
+    config = manifest.get("model_config")
+    if not isinstance(config, dict):
+        raise ValueError("no 'model_config' object; expected the manifest written by superdiff train-backbone")
+    try:
+        CAModelConfig(**config)
+    except TypeError as err:
+        raise ValueError(f"model_config does not fit this version's Cα network ({err})") from err
+
+
+def _read_manifest_file(path: Path) -> dict:
+    if not path.exists():
+        raise FileNotFoundError(f"manifest not found beside the weights: {path}")
+    try:
+        manifest = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"manifest {path} is not valid JSON ({err}); expected the manifest written by "
+                         "superdiff train-backbone") from err
+    if not isinstance(manifest, dict):
+        raise ValueError(f"manifest {path} holds a JSON {type(manifest).__name__}; expected an object")
+    return manifest
 
 
 def load_builtin(name: str, device: str | torch.device = "cpu") -> CAExpert:

@@ -8,9 +8,13 @@ Specifications (strings, as a campaign names them, or dicts):
     ``factory(device=..., weights=..., **kwargs)`` is imported and called; see :func:`load_python` for the contract.
 ``{"kind": "weights", "url": ..., "sha256": ..., "manifest": {...}}`` or ``weights:<url or path>#sha256=<hex>``
     A Cα network in this package's format (safetensors + manifest JSON) fetched with
-    :func:`superdiff.files.download.fetch`.
+    :func:`superdiff.files.download.fetch`. Without an inline ``manifest`` the manifest is fetched from
+    ``manifest_url`` (default: the weights' URL with ``.json``) by :func:`superdiff.files.download.fetch_manifest`:
+    atomically, parsed and checked before it is cached, keyed by the weights' hash and the manifest's URL.
+    Pin its bytes with ``manifest_sha256`` (dict) or ``weights:<url>#sha256=<hex>&manifest_sha256=<hex>``.
 ``manifest:NAME``
     ``resources/manifests/NAME.json``: a weights spec (``url``, ``sha256``, ``kind``...) kept in the repository.
+    ``NAME`` is a plain file name (letters, digits, ``-``, ``_``, ``.``), never a path.
 
 Every loaded model is a callable ``model(x [B, *shape], t [B]) -> score`` (:class:`superdiff.models.ScoreModel`).
 """
@@ -20,15 +24,22 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from superdiff.engine.devices import check_device
 from superdiff.files.resources import resource_path
 
 MANIFEST_DIR = resource_path("manifests")
 KINDS = ("builtin-ca", "python", "weights")
+#: a ``manifest:NAME`` name: one plain file name inside resources/manifests, never a path
+MANIFEST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+#: keys a ``weights:<url>#key=value&key=value`` fragment may set
+WEIGHTS_FRAGMENT_KEYS = ("sha256", "manifest_sha256")
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 
 
 def parse_spec(spec: str | dict) -> dict[str, Any]:
@@ -41,6 +52,8 @@ def parse_spec(spec: str | dict) -> dict[str, Any]:
         kind = spec.get("kind")
         if kind not in KINDS:
             raise ValueError(f"model spec kind must be one of {KINDS}, got {kind!r} in {spec!r}")
+        if kind == "weights":
+            _check_hashes(spec, str(spec.get("url") or spec.get("path")))
         return dict(spec)
     if not isinstance(spec, str) or not spec.strip():
         raise ValueError(f"model spec must be a non-empty string or a dict, got {spec!r}")
@@ -50,24 +63,65 @@ def parse_spec(spec: str | dict) -> dict[str, Any]:
     if spec.startswith("python:"):
         return {"kind": "python", "factory": spec.split(":", 1)[1]}
     if spec.startswith("manifest:"):
-        name = spec.split(":", 1)[1]
-        path = MANIFEST_DIR / f"{name}.json"
-        if not path.exists():
-            known = sorted(p.stem for p in MANIFEST_DIR.glob("*.json")) if MANIFEST_DIR.exists() else []
-            raise KeyError(f"unknown model manifest {name!r} (no {path}); known: {known}")
-        return parse_spec(json.loads(path.read_text()))
+        return parse_spec(read_repository_manifest(spec.split(":", 1)[1]))
     if spec.startswith("weights:"):
-        target = spec.split(":", 1)[1]
-        if "#sha256=" not in target:
-            raise ValueError(f"weights spec {spec!r} needs '#sha256=<hex>' after the URL or path")
-        url, sha = target.rsplit("#sha256=", 1)
-        return {"kind": "weights", "url": url, "sha256": sha}
+        return _parse_weights_string(spec)
     if spec.count(":") == 1 and all(part.strip() for part in spec.split(":")):
         return {"kind": "python", "factory": spec}
     raise ValueError(
         f"unrecognised model spec {spec!r}: expected 'builtin:NAME', 'module:factory', 'manifest:NAME' or "
         "'weights:<url or path>#sha256=<hex>'"
     )
+
+
+def _parse_weights_string(spec: str) -> dict[str, Any]:
+    """``weights:<url or path>#sha256=<hex>[&manifest_sha256=<hex>]`` -> a weights spec dict."""
+    target = spec.split(":", 1)[1]
+    if "#sha256=" not in target:
+        raise ValueError(f"weights spec {spec!r} needs '#sha256=<hex>' after the URL or path")
+    url, fragment = target.rsplit("#", 1)
+    out: dict[str, Any] = {"kind": "weights", "url": url}
+    for item in fragment.split("&"):
+        key, _, value = item.partition("=")
+        if key not in WEIGHTS_FRAGMENT_KEYS or not value:
+            raise ValueError(f"weights spec {spec!r}: unknown or empty '{item}' after '#'; expected "
+                             "'sha256=<hex>' and optionally '&manifest_sha256=<hex>'")
+        out[key] = value
+    _check_hashes(out, url)
+    return out
+
+
+def _check_hashes(spec: dict, source: str) -> None:
+    """A weights spec's ``sha256`` (required) and ``manifest_sha256`` (optional) are 64 hex digits."""
+    for key in WEIGHTS_FRAGMENT_KEYS:
+        value = spec.get(key)
+        if value is None and key == "manifest_sha256":
+            continue
+        if not isinstance(value, str) or not _HEX64.fullmatch(value.strip()):
+            raise ValueError(f"weights spec for {source}: {key} must be 64 hexadecimal characters, got {value!r}")
+
+
+def read_repository_manifest(name: str) -> dict:
+    """The spec in ``resources/manifests/NAME.json``: ``NAME`` must be a plain name inside that folder.
+
+    Raises:
+        ValueError: a name with a path separator, ``..`` or other characters; a file that is not a JSON object.
+        KeyError: no such manifest.
+    """
+    if not MANIFEST_NAME.fullmatch(name) or ".." in name:
+        raise ValueError(f"manifest name {name!r}: expected a plain name (letters, digits, '-', '_', '.') of a file "
+                         f"in {MANIFEST_DIR}, not a path")
+    path = MANIFEST_DIR / f"{name}.json"
+    if not path.resolve().is_relative_to(MANIFEST_DIR.resolve()) or not path.is_file():
+        known = sorted(p.stem for p in MANIFEST_DIR.glob("*.json")) if MANIFEST_DIR.exists() else []
+        raise KeyError(f"unknown model manifest {name!r} (no {path}); known: {known}")
+    try:
+        spec = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"model manifest {path} is not valid JSON ({err}); expected a model spec object") from err
+    if not isinstance(spec, dict):
+        raise ValueError(f"model manifest {path} holds a JSON {type(spec).__name__}; expected a model spec object")
+    return spec
 
 
 def weights_fingerprint(spec: str | dict) -> str:
@@ -87,7 +141,8 @@ def weights_fingerprint(spec: str | dict) -> str:
     if parsed["kind"] == "python":
         pinned = (parsed.get("weights") or {}).get("sha256")
         return f"python:{parsed['factory']}" + (f"#sha256={pinned}" if pinned else "")
-    return parsed["sha256"]
+    manifest_pin = parsed.get("manifest_sha256")
+    return parsed["sha256"] + (f"&manifest_sha256={manifest_pin}" if manifest_pin else "")
 
 
 def load_model(spec: str | dict, device: str | torch.device = "cpu", cache_dir: str | Path | None = None):
@@ -100,7 +155,7 @@ def load_model(spec: str | dict, device: str | torch.device = "cpu", cache_dir: 
         ImportError / AttributeError: a ``module:factory`` that does not exist.
     """
     parsed = parse_spec(spec)
-    device = torch.device(device)
+    device = check_device(device)
     kind = parsed["kind"]
     if kind == "builtin-ca":
         from superdiff.proteins.builtin import load_builtin
@@ -124,26 +179,31 @@ def _fetch_weights(entry: dict, cache_dir) -> Path:
 
 
 def _load_weights_spec(parsed: dict, device: torch.device, cache_dir):
-    """A Cα network in this package's format: fetch and verify the safetensors file, then build it."""
-    from superdiff.files.atomic import write_json_atomic
-    from superdiff.proteins.builtin import load_expert
+    """A Cα network in this package's format: fetch and verify the safetensors file and its manifest, build it.
+
+    The manifest is the spec's inline ``manifest`` or the JSON at ``manifest_url`` (default: beside the weights),
+    fetched through the cache keyed by the weights' hash and that URL; nothing is written beside the cached
+    weights, so a manifest meant for one spec can never be picked up by another.
+    """
+    from superdiff.files.download import DownloadError, fetch_manifest
+    from superdiff.proteins.builtin import check_manifest, load_expert
 
     path = _fetch_weights(parsed, cache_dir)
-    manifest_path = path.with_suffix(".json")
     if parsed.get("manifest"):
-        write_json_atomic(manifest_path, {**parsed["manifest"], "sha256": parsed["sha256"]})
-    elif not manifest_path.exists():
+        manifest = {**parsed["manifest"], "sha256": parsed["sha256"]}
+    else:
         source = str(parsed.get("url") or parsed.get("path"))
-        sibling = source.rsplit(".", 1)[0] + ".json"
+        manifest_url = parsed.get("manifest_url") or source.rsplit(".", 1)[0] + ".json"
         try:
-            from superdiff.files.download import _as_url, _copy_url
-
-            _copy_url(_as_url(sibling), manifest_path, 30.0)
-        except (OSError, ValueError) as err:
-            raise FileNotFoundError(
-                f"weights {source}: no model manifest given and none found at {sibling} ({err})") from err
+            manifest = fetch_manifest(manifest_url, parsed["sha256"], parsed.get("manifest_sha256"),
+                                      cache_dir=cache_dir, validate=check_manifest)
+        except (FileNotFoundError, DownloadError) as err:
+            if isinstance(err, DownloadError) and err.status not in (404, 410):
+                raise  # the server or network failed: its own message names the manifest, the URL and why
+            raise FileNotFoundError(f"weights {source}: no model manifest given and none found at {manifest_url} "
+                                    f"({err})") from err
     return load_expert(path, device, name=parsed.get("name") or path.stem, expected_sha256=parsed["sha256"],
-                       inference=parsed.get("inference"))
+                       inference=parsed.get("inference"), manifest=manifest)
 
 
 def load_python(factory: str, device: torch.device, weights: Path | None = None, **kwargs):

@@ -245,15 +245,19 @@ def sample_backbones(request: SamplingRequest, out: str | os.PathLike, device: s
         FloatingPointError: a batch produced non-finite coordinates or log densities (nothing of it is written).
         superdiff.files.lock.FolderLockedError: another process is writing into ``out``.
     """
+    from superdiff.engine.devices import check_device
     from superdiff.files.lock import folder_lock
-    from superdiff.proteins.registry import load_model, usable_device
+    from superdiff.proteins.registry import load_model
 
     request.validate()
-    device = usable_device(device)
+    device = check_device(device)
     if models is None:
         models = [load_model(spec, device) for spec in request.models]
     check_lengths(models, request.models, request.lengths)
-    make_operator(request).validate(len(models))  # what the engine would refuse at its first step
+    try:  # what the engine would refuse at its first step, after provenance and folders were written
+        make_operator(request).validate(len(models))
+    except ValueError as err:
+        raise ValueError(f"--method {request.method} with {len(models)} models: {err}") from err
     _coord_scale(models)
     out = Path(out)
     with folder_lock(out):
@@ -289,34 +293,40 @@ def _claim_folder(out: Path, request: SamplingRequest, device: torch.device) -> 
 def _sample_missing(models: Sequence, request: SamplingRequest, out: Path, device: torch.device,
                     frame: pd.DataFrame, progress: bool) -> pd.DataFrame:
     """Sample every design of ``request`` not yet in ``out``, batch by batch, each batch written atomically."""
-    table_path = out / "designs.parquet"
     done = set(frame["design_id"]) if len(frame) else set()
     indices = range(request.first_index, request.first_index + request.num)
     todo = [(length, i) for length in request.lengths for i in indices
             if not (design_id(length, i) in done and (out / f"{design_id(length, i)}.pdb").exists())]
-    bar = tqdm(total=len(todo), desc=f"sample-backbones ({request.method})", disable=not progress)
-    for length in request.lengths:
-        pending = [i for (ln, i) in todo if ln == length]
-        for start in range(0, len(pending), request.batch_size):
-            chunk = pending[start : start + request.batch_size]
-            try:
-                res = sample_length(models, request, length, chunk, device)
-            except FloatingPointError as err:
-                raise FloatingPointError(
-                    f"designs {design_id(length, chunk[0])}..{design_id(length, chunk[-1])}: {err}; nothing of this "
-                    f"batch was written ({len(frame)} earlier designs in {out} are kept)") from err
-            for k, i in enumerate(chunk):
-                write_ca_pdb(out / f"{design_id(length, i)}.pdb", res["ca"][k])
-            if res["ess"] is not None:
-                _record_ess(out / "ess.parquet", length, chunk[0], res)
-            new = pd.DataFrame(_design_rows(request, length, chunk, res, len(models)))
-            if len(frame):
-                frame = frame[~frame["design_id"].isin(new["design_id"])]
-                frame = pd.concat([frame, new], ignore_index=True)
-            else:
-                frame = new
-            frame = frame.sort_values(["length", "index"]).reset_index(drop=True)
-            write_parquet_atomic(table_path, frame)
-            bar.update(len(chunk))
-    bar.close()
+    # a context manager: the bar ends its line before an error propagates, so the error is a line of its own
+    with tqdm(total=len(todo), desc=f"sample-backbones ({request.method})", disable=not progress) as bar:
+        for length in request.lengths:
+            pending = [i for (ln, i) in todo if ln == length]
+            for start in range(0, len(pending), request.batch_size):
+                chunk = pending[start : start + request.batch_size]
+                frame = _sample_batch(models, request, out, device, frame, length, chunk)
+                bar.update(len(chunk))
+    return frame
+
+
+def _sample_batch(models: Sequence, request: SamplingRequest, out: Path, device: torch.device, frame: pd.DataFrame,
+                  length: int, chunk: list[int]) -> pd.DataFrame:
+    """Sample one batch; write its PDBs and the updated designs table atomically; return the table."""
+    try:
+        res = sample_length(models, request, length, chunk, device)
+    except FloatingPointError as err:
+        raise FloatingPointError(
+            f"designs {design_id(length, chunk[0])}..{design_id(length, chunk[-1])}: {err}; nothing of this "
+            f"batch was written ({len(frame)} earlier designs in {out} are kept)") from err
+    for k, i in enumerate(chunk):
+        write_ca_pdb(out / f"{design_id(length, i)}.pdb", res["ca"][k])
+    if res["ess"] is not None:
+        _record_ess(out / "ess.parquet", length, chunk[0], res)
+    new = pd.DataFrame(_design_rows(request, length, chunk, res, len(models)))
+    if len(frame):
+        frame = frame[~frame["design_id"].isin(new["design_id"])]
+        frame = pd.concat([frame, new], ignore_index=True)
+    else:
+        frame = new
+    frame = frame.sort_values(["length", "index"]).reset_index(drop=True)
+    write_parquet_atomic(out / "designs.parquet", frame)
     return frame

@@ -109,7 +109,8 @@ def test_unreachable_host_fails_cleanly(tmp_path):
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    with pytest.raises(DownloadError, match="failed after 2 attempts"):
+    message = r"x\.bin from http://127\.0\.0\.1:\d+/x\.bin: connection refused \(after 2 attempts\)"
+    with pytest.raises(DownloadError, match=message):
         fetch(f"http://127.0.0.1:{port}/x.bin", GOOD_SHA, cache_dir=tmp_path, retries=2, timeout=2, backoff=0)
 
 

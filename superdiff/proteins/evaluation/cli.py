@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from superdiff.proteins.evaluation.inputs import MAX_FILE_BYTES, MAX_RESIDUES, design_ids_from_table, load_designs
+from superdiff.proteins.evaluation.inputs import MAX_FILE_BYTES, MAX_RESIDUES, design_table, load_designs
 from superdiff.proteins.evaluation.tables import finished_rows, write_table
 
 CHECKPOINT_SECONDS = 60.0
@@ -40,8 +40,9 @@ def _input_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _designs(args: argparse.Namespace):
-    ids = design_ids_from_table(args.designs) if args.designs else None
-    return load_designs(args.designs_dir, ids, allow_chain_breaks=args.allow_chain_breaks,
+    """The designs of ``--designs-dir`` (those of ``--designs`` when given, whose ``length`` each file must hold)."""
+    ids, lengths = design_table(args.designs) if args.designs else (None, None)
+    return load_designs(args.designs_dir, ids, lengths, allow_chain_breaks=args.allow_chain_breaks,
                         max_residues=args.max_residues, max_bytes=args.max_bytes)
 
 
@@ -121,7 +122,7 @@ def _folder(args: argparse.Namespace):
     from superdiff.proteins.evaluation.folding import make_folder
 
     return make_folder(args.folding, esmfold_weights=args.esmfold_weights, chunk_size=args.chunk_size,
-                       num_recycles=args.num_recycles, command=args.command, device=args.device)
+                       num_recycles=args.num_recycles, command=args.fold_command, device=args.device)
 
 
 def _add_folding_args(parser: argparse.ArgumentParser, default: str) -> None:
@@ -130,7 +131,8 @@ def _add_folding_args(parser: argparse.ArgumentParser, default: str) -> None:
                         help="local folder of the verified facebook/esmfold_v1 weights (HF format)")
     parser.add_argument("--chunk-size", type=int, default=64, help="ESMFold trunk chunk size (0 = unchunked)")
     parser.add_argument("--num-recycles", type=int, default=None, help="ESMFold recycles (default: model's)")
-    parser.add_argument("--command", default=None,
+    # dest fold_command: a dest named "command" would overwrite the subcommand's name in the namespace
+    parser.add_argument("--command", default=None, dest="fold_command",
                         help="external folding command template with {fasta} and {out_dir}")
     parser.add_argument("--fold-dir", required=True, help="folder for predicted PDB files")
 
@@ -144,6 +146,9 @@ def _cmd_refold(args: argparse.Namespace) -> int:
     args.chunk_size = args.chunk_size or None
     folder = _folder(args)
     settings = {"sequences": str(Path(args.sequences).resolve()), **folder.settings()}
+    if not Path(args.sequences).is_file():
+        raise FileNotFoundError(f"sequences table {args.sequences} does not exist; expected the parquet table "
+                                "written by superdiff inverse-fold")
     table = pd.read_parquet(args.sequences)
     for column in ("design_id", "seq_index", "sequence"):
         if column not in table.columns:
@@ -276,7 +281,8 @@ def _refolded_designs(designs, table_path: str):
         elif design.design_id not in best.index:
             out.append(DesignInput(design.design_id, design.path, None, "no refolded structure for this design"))
         else:
-            refolded = load_design(best[design.design_id], allow_chain_breaks=True)
+            refolded = load_design(best[design.design_id], allow_chain_breaks=True,
+                                   expected_length=len(design.backbone))
             out.append(DesignInput(design.design_id, refolded.path, refolded.backbone, refolded.reason))
     return out
 

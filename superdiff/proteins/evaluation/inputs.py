@@ -2,7 +2,8 @@
 
 A batch never crashes on one bad file: :func:`load_designs` returns :class:`DesignInput` records whose
 ``backbone`` is None and whose ``reason`` says what is wrong (empty file, not a protein, missing Cα, chain break,
-too large, ...). Design ids are file names without their structure suffix.
+too large, NaN or infinite coordinates, a truncated file, all atoms at one point, fewer residues than the designs
+table says, ...). Design ids are file names without their structure suffix.
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from superdiff.proteins.structure import (
     MAX_CA_GAP,
     STRUCTURE_SUFFIXES,
     Backbone,
     StructureError,
+    check_complete,
     is_structure_file,
     read_backbone,
 )
@@ -66,8 +70,13 @@ def load_design(
     max_residues: int = MAX_RESIDUES,
     max_bytes: int = MAX_FILE_BYTES,
     min_residues: int = 3,
+    expected_length: int | None = None,
 ) -> DesignInput:
-    """Read the first protein chain of ``path``; problems become a failed :class:`DesignInput`, never an error."""
+    """Read the first protein chain of ``path``; problems become a failed :class:`DesignInput`, never an error.
+
+    ``expected_length`` (the designs table's ``length``): a chain with another number of residues is a failure
+    (a file cut between two residues reads as a shorter protein otherwise).
+    """
     path = Path(path)
     design_id = design_id_of(path)
 
@@ -83,6 +92,7 @@ def load_design(
     if size > max_bytes:
         return fail(f"file too large: {size} bytes > max_bytes={max_bytes}")
     try:
+        check_complete(path)
         backbone = read_backbone(path)
     except StructureError as err:
         return fail(str(err).removeprefix(f"{path}: "))
@@ -92,6 +102,14 @@ def load_design(
         return fail(f"too short: {len(backbone)} residues with Cα < min_residues={min_residues}")
     if len(backbone) > max_residues:
         return fail(f"too long: {len(backbone)} residues > max_residues={max_residues}")
+    if expected_length is not None and len(backbone) != int(expected_length):
+        return fail(f"truncated or wrong file: {len(backbone)} residues with Cα, expected length "
+                    f"{int(expected_length)} (designs table)")
+    distinct = len(np.unique(np.round(backbone.ca.astype(np.float64), 3), axis=0))
+    if distinct < min(3, len(backbone)):
+        where = ", ".join(f"{v:.3f}" for v in backbone.ca[0])
+        return fail(f"degenerate coordinates: the {len(backbone)} Cα atoms sit at {distinct} distinct point(s) "
+                    f"(first at {where}); expected a chain with at least 3 distinct Cα positions")
     breaks = backbone.chain_breaks()
     if len(breaks) and not allow_chain_breaks:
         return fail(
@@ -101,9 +119,14 @@ def load_design(
 
 
 def load_designs(
-    folder: str | os.PathLike, design_ids: list[str] | None = None, **options
+    folder: str | os.PathLike, design_ids: list[str] | None = None,
+    expected_lengths: dict[str, int] | None = None, **options
 ) -> list[DesignInput]:
-    """All designs of ``folder`` (or only ``design_ids``, in that order; a missing one becomes a failure row)."""
+    """All designs of ``folder`` (or only ``design_ids``, in that order; a missing one becomes a failure row).
+
+    ``expected_lengths``: design id -> residues its file must hold (see :func:`load_design`).
+    """
+    lengths = expected_lengths or {}
     files = list_structure_files(folder)
     if design_ids is None:
         seen: dict[str, Path] = {}
@@ -116,7 +139,7 @@ def load_designs(
                                        f"duplicate design_id {design_id!r}: {seen[design_id].name} has the same id"))
             else:
                 seen[design_id] = path
-                out.append(load_design(path, **options))
+                out.append(load_design(path, expected_length=lengths.get(design_id), **options))
         return out
     by_id: dict[str, Path] = {}
     for path in files:
@@ -127,7 +150,7 @@ def load_designs(
         if path is None:
             out.append(DesignInput(str(design_id), "", None, f"no structure file for design_id {design_id!r}"))
         else:
-            out.append(load_design(path, **options))
+            out.append(load_design(path, expected_length=lengths.get(str(design_id)), **options))
     return out
 
 
@@ -137,10 +160,30 @@ def design_ids_from_table(path: str | os.PathLike) -> list[str]:
     Raises:
         KeyError: the table has no ``design_id`` column.
     """
+    return design_table(path)[0]
+
+
+def design_table(path: str | os.PathLike) -> tuple[list[str], dict[str, int] | None]:
+    """``(design ids, {design id: length})`` of a designs table (parquet or CSV); lengths None without a
+    ``length`` column.
+
+    Raises:
+        FileNotFoundError: no such table. ValueError: unreadable. KeyError: no ``design_id`` column.
+    """
     import pandas as pd
 
     path = Path(path)
-    frame = pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"designs table {str(path)!r} does not exist")
+    try:
+        frame = pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
+    except Exception as err:  # pandas / pyarrow raise many types for a damaged file
+        raise ValueError(f"{path}: cannot read the designs table ({type(err).__name__}: {err}); expected a parquet "
+                         "or CSV table with a design_id column") from err
     if "design_id" not in frame.columns:
         raise KeyError(f"{path}: expected a 'design_id' column, found {list(frame.columns)}")
-    return [str(x) for x in frame["design_id"]]
+    ids = [str(x) for x in frame["design_id"]]
+    if "length" not in frame.columns:
+        return ids, None
+    lengths = {i: int(n) for i, n in zip(ids, frame["length"], strict=True) if n == n}  # NaN: unknown
+    return ids, lengths

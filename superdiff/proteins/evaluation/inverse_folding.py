@@ -255,6 +255,10 @@ def design_sequences(
         raise ValueError(f"temperature must be > 0, got {temperature}")
     if not model.ca_only and backbone.atoms is None:
         raise ValueError(f"the {model.variant} ProteinMPNN needs N-CA-C-O atoms; {backbone.source!r} has only Cα")
+    coords = backbone.ca if model.ca_only else backbone.atoms
+    if not np.isfinite(coords).all():  # ProteinMPNN would answer poly-Ala with a NaN likelihood
+        raise ValueError(f"non-finite coordinates (NaN or inf) in {backbone.source or 'the backbone'}; "
+                         "expected finite coordinates in Å")
     x, mask, residue_idx, chain_encoding = _features(model, backbone)
     keys, gumbel = _draws(seed, n, len(backbone), model.device)
     # ProteinMPNN's decoding order: argsort of |randn| (all positions designed).
@@ -264,6 +268,9 @@ def design_sequences(
         seq, log_probs = _decode(model.module, h_v, h_e, e_idx, mask, order, gumbel, temperature)
     seq_np = seq.cpu().numpy()
     nll = -torch.gather(log_probs, 2, seq[..., None])[..., 0].mean(-1).cpu().numpy()
+    if not np.isfinite(nll).all():
+        raise FloatingPointError("ProteinMPNN returned a non-finite log-likelihood on "
+                                 f"{backbone.source or 'the backbone'}; no sequences kept")
     native = np.array([ALPHABET.find(c) for c in backbone.sequence])
     known = (native >= 0) & (native != ALPHABET.index("X"))
     if set(backbone.sequence) <= {"G", "X"}:  # a poly-Gly placeholder (generated backbone): no native sequence

@@ -89,12 +89,16 @@ def default_reference_set() -> ReferenceSet:
         raise FileNotFoundError(
             "no built-in reference set (superdiff.proteins.reference); pass a reference folder instead"
         ) from err
-    chains = []
+    chains, skipped = [], []
     for i, chain in enumerate(load_reference_set()):
         name = str(getattr(chain, "name", "") or getattr(chain, "id", "") or
                    f"{Path(str(getattr(chain, 'source', ''))).name}:{getattr(chain, 'chain_id', i)}")
-        chains.append(ReferenceChain(name, np.asarray(chain.ca, dtype=np.float32), str(chain.sequence)))
-    return ReferenceSet(tuple(chains), "builtin:superdiff.proteins.reference")
+        ca = np.asarray(chain.ca, dtype=np.float32)
+        if not np.isfinite(ca).all():  # TM-align never returns on NaN / inf
+            skipped.append(name)
+            continue
+        chains.append(ReferenceChain(name, ca, str(chain.sequence)))
+    return ReferenceSet(tuple(chains), "builtin:superdiff.proteins.reference", tuple(skipped))
 
 
 @dataclass(frozen=True)

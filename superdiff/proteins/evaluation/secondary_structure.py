@@ -81,6 +81,10 @@ def secondary_structure(backbone: Backbone, method: str = "auto") -> SecondarySt
     import biotite.structure as struc
 
     method = resolve_ss_method(method, backbone)
+    coords = backbone.ca if method == "psea" else backbone.atoms
+    if not np.isfinite(coords).all():  # P-SEA would call every residue coil
+        raise ValueError(f"non-finite coordinates (NaN or inf) in {backbone.source or 'the backbone'}; "
+                         "expected finite coordinates in Å")
     if method == "dssp":
         from biotite.application.dssp import DsspApp
 

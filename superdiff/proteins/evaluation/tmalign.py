@@ -38,6 +38,10 @@ def tm_align(
 
     The structural alignment does not depend on the sequences; they are only passed through (poly-Ala when
     absent).
+
+    Raises:
+        ValueError: a shape other than ``[L, 3]``, fewer than 3 residues, or a NaN / infinite coordinate (on which
+            TM-align would never return).
     """
     import tmtools
 
@@ -47,6 +51,11 @@ def tm_align(
         raise ValueError(f"expected [L, 3] Cα arrays, got {x.shape} and {y.shape}")
     if len(x) < 3 or len(y) < 3:
         raise ValueError(f"TM-align needs at least 3 residues per chain, got {len(x)} and {len(y)}")
+    for which, coords in (("chain 1", x), ("chain 2", y)):
+        bad = ~np.isfinite(coords).all(axis=1)
+        if bad.any():  # TM-align never returns on NaN / inf coordinates
+            raise ValueError(f"TM-align: {which} has non-finite coordinates (NaN or inf) at residue index(es) "
+                             f"{np.nonzero(bad)[0].tolist()[:10]}; expected finite Cα coordinates in Å")
     result = tmtools.tm_align(x, y, _sequence(sequence_1, len(x)), _sequence(sequence_2, len(y)))
     return TMResult(float(result.tm_norm_chain1), float(result.tm_norm_chain2), float(result.rmsd))
 
