@@ -19,6 +19,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+#: a number that must be finite (YAML's .inf and .nan are refused)
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 """Names that become wildcards and folder names: lowercase letters, digits and underscores."""
 
@@ -51,11 +54,13 @@ class ProteinMethod(_Strict):
 
     operator: Literal["single", "average", "or", "and", "product"] = Field(..., description="Kappa rule.")
     index: int | None = Field(None, ge=0, description="Which expert (0-based) for operator 'single'.")
-    temperature: float | None = Field(None, gt=0, description="OR temperature T.")
-    bias: list[float] | None = Field(
+    temperature: float | None = Field(
+        None, ge=0, allow_inf_nan=False, description="OR temperature T (0: uniform weights, the average)."
+    )
+    bias: list[Finite] | None = Field(
         None, description="OR: per-expert log-weight bias (one per model); AND: one bias (or one per model)."
     )
-    weights: list[float] | None = Field(
+    weights: list[Finite] | None = Field(
         None, description="product: exponent per expert, (1, 1) product of experts, (beta,) anneal, (1, -g) NOT."
     )
     resample: bool | None = Field(None, description="product: SMC resampling within each shard (default true).")
@@ -74,6 +79,9 @@ class ProteinMethod(_Strict):
             raise ValueError(
                 f"'weights' and 'resample' are only allowed with operator 'product', not '{self.operator}'"
             )
+        if self.weights is not None and not any(w != 0 for w in self.weights):
+            raise ValueError(f"'weights' = {self.weights}: every exponent is 0, expected at least one non-zero "
+                             "exponent (the target is the product of the experts raised to them)")
         return self
 
 
@@ -144,6 +152,15 @@ class Proteins(_Strict):
             raise ValueError(f"lengths must be distinct, got {v}")
         return v
 
+    @field_validator("models")
+    @classmethod
+    def _models_resolve(cls, v: list[str]) -> list[str]:
+        from superdiff.proteins.registry import check_spec
+
+        for spec in v:
+            check_spec(spec)  # without loading or downloading anything
+        return v
+
     @model_validator(mode="after")
     def _methods_fit_models(self) -> Proteins:
         n = len(self.models)
@@ -173,7 +190,7 @@ class MoleculeMethod(_Strict):
         None, description="AND: equal densities (the paper's), equal label posteriors, or equal typicality "
                           "(each density relative to its model's typical level); default: sample-molecules'."
     )
-    exponents: list[float] | None = Field(
+    exponents: list[Finite] | None = Field(
         None, description="product: exponent per condition (default all 1); exact guided product via SMC."
     )
 
@@ -200,7 +217,8 @@ class Molecules(_Strict):
     methods: dict[Annotated[str, Field(pattern=NAME_PATTERN)], MoleculeMethod] = Field(..., min_length=1)
     seeds: SeedRange
     steps: int = Field(200, ge=2, description="Reverse-SDE steps.")
-    guidance: float = Field(2.0, ge=0, description="Classifier-free guidance weight w (1 = no guidance).")
+    guidance: float = Field(2.0, gt=0, allow_inf_nan=False,
+                            description="Classifier-free guidance weight w > 0 (1 = no guidance).")
     fcd_reference: int = Field(2000, ge=0, description="MOSES test molecules for FCD (0 = skip FCD).")
     novelty: bool = Field(True, description="Compute novelty against the MOSES training set.")
 
@@ -323,12 +341,42 @@ def load_campaign(data: dict[str, Any]) -> Campaign:
         raise CampaignError(f"invalid campaign config ({n} problem{'s' * (n > 1)}):\n{format_errors(err)}") from None
 
 
-def read_campaign(path: str | Path) -> Campaign:
-    """Read and validate a YAML campaign file."""
+def read_yaml_strict(path: str | Path) -> Any:
+    """Parse a YAML file, refusing duplicate keys (YAML would silently keep the later one) and reporting syntax
+    errors (tabs, bad indentation) as one line with the file, line and column.
+
+    Raises:
+        CampaignError: the file cannot be parsed, or a mapping repeats a key.
+    """
     import yaml
 
-    with open(path) as fh:
-        data = yaml.safe_load(fh)
+    class StrictLoader(yaml.SafeLoader):
+        pass
+
+    def mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node)
+            if key in seen:
+                raise CampaignError(f"{path}:{key_node.start_mark.line + 1}:{key_node.start_mark.column + 1}: "
+                                    f"duplicate key {key!r} (first at line {seen[key]}); expected each key once")
+            seen[key] = key_node.start_mark.line + 1
+        return loader.construct_mapping(node)
+
+    StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    try:
+        with open(path) as fh:
+            return yaml.load(fh, Loader=StrictLoader)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+        raise CampaignError(f"{where}: not valid YAML ({err.problem}); expected spaces, not tabs, for "
+                            "indentation and 'key: value' pairs") from None
+
+
+def read_campaign(path: str | Path) -> Campaign:
+    """Read and validate a YAML campaign file."""
+    data = read_yaml_strict(path)
     if not isinstance(data, dict):
         raise CampaignError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
     return load_campaign(data)

@@ -124,6 +124,42 @@ def read_repository_manifest(name: str) -> dict:
     return spec
 
 
+def check_spec(spec: str | dict) -> dict[str, Any]:
+    """Check that ``spec`` names something loadable, without loading or downloading anything: a known built-in,
+    an importable module with the named factory, a manifest that exists, or a weights URL with a sha256.
+
+    Raises:
+        ValueError: the spec does not resolve (the message names the spec and what was expected).
+    """
+    try:
+        parsed = parse_spec(spec)
+    except KeyError as err:
+        raise ValueError(str(err.args[0]) if err.args else str(err)) from None
+    if parsed["kind"] == "builtin-ca":
+        from superdiff.proteins.builtin import BUILTIN_NAMES
+
+        if parsed["name"] not in BUILTIN_NAMES:
+            raise ValueError(f"model {spec!r}: unknown built-in model {parsed['name']!r}; expected one of "
+                             f"{', '.join('builtin:' + n for n in BUILTIN_NAMES)}")
+    elif parsed["kind"] == "python":
+        _check_factory(str(spec), parsed["factory"])
+    return parsed
+
+
+def _check_factory(spec: str, factory: str) -> None:
+    """The module of ``module:factory`` is importable and defines ``factory`` (imported, not called)."""
+    if factory.count(":") != 1 or not all(part.strip() for part in factory.split(":")):
+        raise ValueError(f"model {spec!r}: expected 'module:factory'")
+    module_name, attr = factory.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ValueError(f"model {spec!r}: cannot import module {module_name!r} ({err}); expected an importable "
+                         "module on the PYTHONPATH") from None
+    if not callable(getattr(module, attr, None)):
+        raise ValueError(f"model {spec!r}: module {module_name!r} has no callable {attr!r}")
+
+
 def weights_fingerprint(spec: str | dict) -> str:
     """A string that changes whenever the weights behind ``spec`` change, read without loading them.
 

@@ -64,7 +64,7 @@ def test_bad_value_names_key_path_value_and_what_is_allowed():
     data["proteins"]["methods"]["or"]["temperature"] = -2.5
     data["proteins"]["methods"]["and"]["operator"] = "xor"
     msg = _error(data)
-    assert "proteins.methods.or.temperature: got -2.5; Input should be greater than 0" in msg
+    assert "proteins.methods.or.temperature: got -2.5; Input should be greater than or equal to 0" in msg
     assert "proteins.methods.and.operator: got \"xor\"" in msg
     assert "'single', 'average', 'or', 'and' or 'product'" in msg
     assert "2 problems" in msg

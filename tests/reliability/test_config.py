@@ -1,0 +1,68 @@
+"""Probes: a campaign file is refused before any work when it cannot mean what it says (issue 22, item 6)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from superdiff.campaign.config import CampaignError, read_campaign
+
+DEFAULT = Path(__file__).resolve().parents[2] / "config" / "config.yaml"
+
+#: (probe, edit of the default campaign, what the one-line message must say)
+BAD = [
+    ("duplicate key", ("device: cpu", "device: cpu\ndevice: cuda"),
+     ["duplicate key 'device'", "expected each key once"]),
+    ("tab indentation", ("  enabled: true", "\tenabled: true"), [":15:1: not valid YAML", "expected spaces, not tabs"]),
+    ("infinite temperature", ("or: {operator: or, temperature: 1.0}", "or: {operator: or, temperature: .inf}"),
+     ["proteins.methods.or.temperature", "Infinity", "finite number"]),
+    ("NaN bias", ("or: {operator: or, temperature: 1.0}", "or: {operator: or, bias: [.nan, 0.0]}"),
+     ["proteins.methods.or.bias.0", "NaN", "finite number"]),
+    ("all-zero product exponents", ("weights: [1.0, 1.0]", "weights: [0, 0]"),
+     ["proteins.methods.product", "every exponent is 0", "at least one non-zero"]),
+    ("NaN product exponent", ("weights: [1.0, 1.0]", "weights: [.nan, 1]"),
+     ["proteins.methods.product.weights.0", "finite number"]),
+    ("guidance 0", ("guidance: 2.0", "guidance: 0"), ["molecules.guidance", "got 0", "greater than 0"]),
+    ("unknown built-in", ("models: [builtin:helix, builtin:strand]", "models: [builtin:sheet, builtin:strand]"),
+     ["proteins.models", "unknown built-in model 'sheet'", "builtin:helix, builtin:strand"]),
+    ("unimportable factory", ("models: [builtin:helix, builtin:strand]", "models: [nosuchmod:factory, builtin:strand]"),
+     ["cannot import module 'nosuchmod'", "importable module"]),
+    ("factory not in its module", ("models: [builtin:helix, builtin:strand]", "models: [json:no_such, builtin:strand]"),
+     ["module 'json' has no callable 'no_such'"]),
+    ("unparsable spec", ("models: [builtin:helix, builtin:strand]", 'models: ["???", builtin:strand]'),
+     ["unrecognised model spec '???'", "expected 'builtin:NAME'"]),
+    ("path as manifest name", ("models: [builtin:helix, builtin:strand]", "models: [manifest:../../x, builtin:strand]"),
+     ["manifest"]),
+]
+
+
+@pytest.mark.parametrize(("edit", "needles"), [(b[1], b[2]) for b in BAD], ids=[b[0] for b in BAD])
+def test_a_bad_campaign_is_one_clear_line_before_any_work(capsys, tmp_path, edit, needles):
+    from .conftest import run_cli
+
+    text = DEFAULT.read_text()
+    assert edit[0] in text
+    path = tmp_path / "campaign.yaml"
+    path.write_text(text.replace(edit[0], edit[1], 1))
+    rc, _, err = run_cli(capsys, "validate-config", path)
+    assert rc == 2, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert "Traceback" not in err
+    message = " ".join(lines)
+    for needle in needles:
+        assert needle in message, (needle, message)
+
+
+def test_the_default_campaigns_still_validate():
+    for path in [DEFAULT, *sorted((DEFAULT.parent / "campaigns").glob("*.yaml"))]:
+        read_campaign(path)
+
+
+def test_or_temperature_zero_is_the_average_in_the_config_as_on_the_command_line(tmp_path):
+    path = tmp_path / "campaign.yaml"
+    path.write_text(DEFAULT.read_text().replace("temperature: 1.0", "temperature: 0", 1))
+    assert read_campaign(path).proteins.methods["or"].temperature == 0
+    path.write_text(DEFAULT.read_text().replace("temperature: 1.0", "temperature: -1", 1))
+    with pytest.raises(CampaignError, match="temperature"):
+        read_campaign(path)
