@@ -5,7 +5,8 @@
 #   snakemake --profile profiles/slurm --configfile ...   # on a SLURM cluster
 #   snakemake --report results/<campaign>/snakemake-report.html
 #
-# The config says what is computed; threads, memory, GPUs and partitions live in profiles/. Every rule is one
+# The config says what is computed; threads, memory and runtimes of every rule live in profiles/default (which
+# Snakemake loads for every run, local or SLURM), the cluster's settings in profiles/slurm. Every rule is one
 # call of the `superdiff` command; helpers live in workflow/rules/common.smk. See docs/workflow.md.
 
 import shlex
@@ -44,8 +45,19 @@ validate(config, "workflow/schemas/config.schema.json", set_default=False)
 
 
 include: "workflow/rules/campaign.smk"
-include: "workflow/rules/proteins.smk"
-include: "workflow/rules/molecules.smk"
+
+
+# The rules of a domain exist only when the campaign designs in it (its rule file reads its settings directly).
+if PROTEINS:
+
+    include: "workflow/rules/proteins.smk"
+
+
+if MOLECULES:
+
+    include: "workflow/rules/molecules.smk"
+
+
 include: "workflow/rules/report.smk"
 
 

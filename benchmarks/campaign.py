@@ -9,7 +9,9 @@ wall time (first job start to last job end, from the benchmark files' mtimes).
 
 To measure the default campaign from scratch:
 
-    snakemake --cores 2 && python benchmarks/campaign.py results/default
+    snakemake --cores 2 && python benchmarks/campaign.py results/default --note "2 cores, otherwise idle"
+
+Job wall times include waiting for a busy machine: note the machine's load with the figures (``--note``).
 """
 
 from __future__ import annotations
@@ -69,11 +71,15 @@ def summarise(jobs: pd.DataFrame) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", type=Path, help="results/<campaign> folder of a finished run")
+    parser.add_argument("--note", default=None,
+                        help="conditions of the run to keep with the figures (machine, load, what was measured)")
     parser.add_argument("--out", type=Path, default=None,
                         help="JSON output (default benchmarks/out/campaign_<campaign>.json)")
     args = parser.parse_args(argv)
     summary = summarise(read_benchmarks(args.results))
     summary["campaign"] = args.results.name
+    if args.note:
+        summary["note"] = args.note
     summary["versions"] = package_versions(("superdiff", "torch", "snakemake"))
     out = args.out or Path(__file__).resolve().parent / "out" / f"campaign_{args.results.name}.json"
     write_json_atomic(out, summary)

@@ -16,8 +16,9 @@ conditions, steps, device and seed, and the fingerprint of the weights it sample
                            "curvature_correction": true, "and_target": "typical", "exponents": null,
                            "steps": 200, "seed": 0, "device": "cpu"}}}
 
-The workflow gives each sampling job its own entry as a ``params`` value too, so editing one method (or retraining
-the weights it uses) re-runs exactly that method's jobs; the file itself is an ``ancient`` input.
+The workflow also writes each entry alone to ``results/<campaign>/methods/<domain>/<name>.json`` (one small job per
+method, whose params are that entry): those are the files the sampling jobs read, so that editing one method (or
+retraining the weights it uses) re-runs exactly that method's jobs.
 """
 
 from __future__ import annotations
@@ -104,3 +105,26 @@ def resolve_methods(campaign: Campaign) -> dict[str, Any]:
 def method_json(methods: dict[str, Any], domain: str, name: str) -> str:
     """One entry as canonical JSON (a Snakemake ``params`` value: equal settings give equal strings)."""
     return json.dumps(methods[domain][name], sort_keys=True)
+
+
+#: keys every entry of a domain has (what the samplers read)
+ENTRY_KEYS = {
+    "proteins": {"operator", "models", "model_fingerprints", "index", "temperature", "bias", "exponents", "resample",
+                 "steps", "seed", "device"},
+    "molecules": {"operator", "conditions", "weights_fingerprint", "index", "guidance", "curvature_correction",
+                  "and_target", "exponents", "steps", "seed", "device"},
+}
+
+
+def single_method(domain: str, name: str, entry: dict[str, Any]) -> dict[str, Any]:
+    """A methods file holding one entry (``{domain: {name: entry}}``), checked against the domain's keys.
+
+    Raises:
+        ValueError: unknown domain, or an entry whose keys are not the domain's.
+    """
+    if domain not in ENTRY_KEYS:
+        raise ValueError(f"domain must be one of {', '.join(ENTRY_KEYS)}, got {domain!r}")
+    if not isinstance(entry, dict) or set(entry) != ENTRY_KEYS[domain]:
+        keys = sorted(entry) if isinstance(entry, dict) else type(entry).__name__
+        raise ValueError(f"a {domain} method has the keys {sorted(ENTRY_KEYS[domain])}, got {keys}")
+    return {domain: {name: entry}}

@@ -20,7 +20,7 @@ from superdiff.campaign.report.aggregate import (
     sequences_per_design,
 )
 from superdiff.campaign.report.html import load_outputs, molecule_table, render
-from superdiff.campaign.report.tables import concat_tables, parse_assignments
+from superdiff.campaign.report.tables import concat_tables, gather_molecules, parse_assignments
 from superdiff.proteins.structure import write_ca_pdb
 
 
@@ -29,16 +29,27 @@ def _helix(n: int, phase: float) -> np.ndarray:
     return np.stack([2.3 * np.cos(1.745 * i + phase), 2.3 * np.sin(1.745 * i + phase), 1.5 * i], axis=1)
 
 
-def _shard(root, method, length, first, stop, *, failed=()):
-    d = root / method / f"L{length}" / f"seeds{first}-{stop}"
+def _shard(root, method, length, first, stop):
+    """A shard folder as sample-backbones writes it: PDBs and designs.parquet (designs numbered globally)."""
+    d = root / "shards" / method / f"L{length}" / f"seeds{first}-{stop}"
     d.mkdir(parents=True)
-    ids = [f"len{length:03d}_{i:04d}" for i in range(stop - first)]
+    ids = [f"len{length:03d}_{i:04d}" for i in range(first, stop)]
     for k, did in enumerate(ids):
         write_ca_pdb(d / f"{did}.pdb", _helix(length, first + k))
-    pd.DataFrame({"design_id": ids, "length": length, "index": range(len(ids)), "method": "and",
+    pd.DataFrame({"design_id": ids, "length": length, "index": range(first, stop), "method": "and",
                   "seed": [first * 100 + k for k in range(len(ids))], "pdb": [f"{i}.pdb" for i in ids],
                   "log_q_0": -1.0 - first, "log_q_1": -2.0, "kappa_final_0": 0.5, "kappa_final_1": 0.5}
                  ).to_parquet(d / "designs.parquet")
+    return d
+
+
+def _method(root, method, shards, *, failed=()):
+    """A method folder: its shards gathered, and the evaluation tables the rules write beside them."""
+    d = root / "methods" / method
+    d.mkdir(parents=True)
+    gathered = gather_designs(shards, d / "pdbs")
+    gathered.to_parquet(d / "designs.parquet")
+    ids = list(gathered["design_id"])
     ok = [i not in failed for i in ids]
     pd.DataFrame({"design_id": ids, "status": ["ok" if o else "failed" for o in ok],
                   "reason": ["" if o else "chain break" for o in ok],
@@ -48,7 +59,7 @@ def _shard(root, method, length, first, stop, *, failed=()):
                   "coil_fraction": 0.1}).to_parquet(d / "secondary_structure.parquet")
     pd.DataFrame({"design_id": np.repeat(ids, 2), "status": "ok", "reason": "", "sequence": ["AAAA", "AAAC"] * len(ids),
                   "mpnn_nll": 1.5, "native_recovery": [0.1, 0.3] * len(ids)}).to_parquet(d / "sequences.parquet")
-    return d
+    return d, gathered
 
 
 def test_parse_shard_and_design_keys():
@@ -70,23 +81,28 @@ def test_sequences_per_design_counts_unique_and_best_recovery():
 
 
 def test_campaign_tables_and_summary(tmp_path):
-    shards = [_shard(tmp_path, "and", 24, 0, 2, failed={"len024_0001"}), _shard(tmp_path, "and", 24, 2, 4),
-              _shard(tmp_path, "helix", 24, 0, 2)]
-    gathered = gather_designs(shards[:2], tmp_path / "gathered")
+    and_dir, gathered = _method(tmp_path, "and", [_shard(tmp_path, "and", 24, 0, 2), _shard(tmp_path, "and", 24, 2, 4)],
+                                failed={"len024_0001"})
+    helix_dir, _ = _method(tmp_path, "helix", [_shard(tmp_path, "helix", 24, 0, 2)])
     assert gathered["design_id"].is_unique and len(gathered) == 4
-    assert sorted(p.stem for p in (tmp_path / "gathered").glob("*.pdb")) == sorted(gathered["design_id"])
-    div = tmp_path / "and_div.parquet"
+    assert sorted(p.stem for p in (and_dir / "pdbs").glob("*.pdb")) == sorted(gathered["design_id"])
+    assert list(gathered["shard"]) == ["seeds0-2", "seeds0-2", "seeds2-4", "seeds2-4"]
     pd.DataFrame({"design_id": gathered["design_id"], "status": "ok", "cluster": [0, 0, 1, 1],
-                  "mean_tm_to_others": 0.3}).to_parquet(div)
-    (tmp_path / "and_div.summary.json").write_text(json.dumps({"n_clusters": 2, "cluster_fraction": 0.5,
-                                                                "mean_pairwise_tm": 0.3}))
-    designs = campaign_designs(shards, {"and": div})
+                  "mean_tm_to_others": 0.3}).to_parquet(and_dir / "diversity.parquet")
+    (and_dir / "diversity.summary.json").write_text(json.dumps({"n_clusters": 2, "cluster_fraction": 0.5,
+                                                                 "mean_pairwise_tm": 0.3}))
+    designs = campaign_designs([and_dir, helix_dir])
     assert len(designs) == 6 and designs.groupby("method")["design_key"].apply(lambda s: s.is_unique).all()
+    assert list(designs.columns[:4]) == ["method", "design_key", "design_id", "length"]
     and_rows = designs[designs["method"] == "and"]
     assert list(and_rows["cluster"]) == [0, 0, 1, 1]
-    failed = and_rows[and_rows["design_key"] == "s0000_len024_0001"].iloc[0]
+    assert list(and_rows["design_key"]) == ["s0000_len024_0000", "s0000_len024_0001", "s0002_len024_0002",
+                                            "s0002_len024_0003"]
+    failed = and_rows[and_rows["design_id"] == "len024_0001"].iloc[0]
     assert failed["novelty_status"] == "failed" and math.isnan(failed["max_tm"])
-    summary = method_summary(designs, {"and": tmp_path / "and_div.summary.json"}, refold_note="Refolding is off: x")
+    assert and_rows["mean_mpnn_nll"].eq(1.5).all() and and_rows["n_sequences"].eq(2).all()
+    summaries = {m: tmp_path / "methods" / m / "diversity.summary.json" for m in ("and", "helix")}
+    summary = method_summary(designs, summaries, refold_note="Refolding is off: x")
     row = summary.set_index("method").loc["and"]
     assert row["n_designs"] == 4 and row["novelty_failed"] == 1
     assert row["novel_fraction_tm_lt_0_5"] == 1.0  # among the 3 designs whose novelty was computed
@@ -95,6 +111,17 @@ def test_campaign_tables_and_summary(tmp_path):
     assert summary.set_index("method").loc["helix", "n_clusters"] != summary.set_index("method").loc[
         "helix", "n_clusters"]  # NaN: no diversity for helix
 
+
+def test_gathering_overlapping_shards_is_refused(tmp_path):
+    shards = [_shard(tmp_path, "and", 24, 0, 2), _shard(tmp_path / "again", "and", 24, 1, 3)]
+    with pytest.raises(ValueError, match="more than one shard"):
+        gather_designs(shards, tmp_path / "pdbs")
+
+
+def test_html_summary(tmp_path):
+    and_dir, _ = _method(tmp_path, "and", [_shard(tmp_path, "and", 24, 0, 4)])
+    designs = campaign_designs([and_dir])
+    summary = method_summary(designs, {}, refold_note="Refolding is off: x")
     # the HTML page: self-contained, says why designability is missing, shows the figures
     config = {"campaign": "t", "description": "unit", "device": "cpu",
               "proteins": {"enabled": True, "models": ["a", "b"], "lengths": [24], "steps": 5,
@@ -114,6 +141,20 @@ def test_campaign_tables_and_summary(tmp_path):
     assert "Refolding is off." in page and "no weights offline" in page
     assert len(re.findall(r'<img src="data:image/png;base64,', page)) >= 5
     assert not re.search(r'(src|href)="https?://', page)
+
+
+def test_gather_molecules_names_each_shard_by_its_method(tmp_path):
+    paths = []
+    for method, first in (("and", 0), ("and", 2), ("joint", 0)):
+        d = tmp_path / "samples" / method / f"seeds{first}-{first + 2}"
+        d.mkdir(parents=True)
+        pd.DataFrame({"design": [first, first + 1], "smiles": ["C", "CC"]}).to_parquet(d / "molecules.parquet")
+        paths.append(d / "molecules.parquet")
+    frame = gather_molecules(paths)
+    assert list(frame.columns) == ["method", "design", "smiles"]
+    assert list(frame["method"]) == ["and"] * 4 + ["joint"] * 2 and list(frame["design"]) == [0, 1, 2, 3, 0, 1]
+    with pytest.raises(ValueError, match="is not a shard table"):
+        gather_molecules([tmp_path / "molecules.parquet"])
 
 
 def test_molecule_table_and_concat(tmp_path):

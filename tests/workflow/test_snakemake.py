@@ -59,13 +59,17 @@ def test_dry_run_of_every_campaign(tmp_path, config):
         shards = {(w["method"], w["length"], w["first"], w["stop"]) for r, w in jobs if r == "sample_backbones"}
         assert shards == {(m, str(length), str(a), str(b)) for m in p.methods for length in p.lengths
                           for a, b in p.seeds.shards()}
+        # every evaluation runs once per method, on the method's gathered designs
         evaluation = "self_consistency" if p.evaluation.refold.enabled else "inverse_fold"
-        assert counts[evaluation] == n_shards
+        for rule in ("gather_designs", evaluation, "novelty", "secondary_structure", "diversity"):
+            assert counts[rule] == len(p.methods), rule
+        assert {w["method"] for r, w in jobs if r == evaluation} == set(p.methods)
         assert counts["aggregate_proteins"] == 1
     if campaign.molecules is not None and campaign.molecules.enabled:
         m = campaign.molecules
         assert counts["sample_molecules"] == len(m.methods) * len(m.seeds.shards())
-    assert counts["summary_report"] == 1
+        assert counts["molecules_table"] == counts["molecule_metrics"] == 1
+    assert counts["campaign_config"] == counts["summary_report"] == 1
     assert not (tmp_path / "results").exists(), "a dry run must not write results"
 
 
@@ -176,20 +180,70 @@ def test_complete_run_has_nothing_left_to_do(finished_run):
     assert "Nothing to be done" in res.stdout + res.stderr
 
 
+def _edit(finished_run, tmp_path, edit):
+    return copy_config(finished_run["config"], tmp_path / "edited.yaml", edit)
+
+
 def test_changing_one_parameter_reruns_only_the_jobs_it_affects(finished_run, tmp_path):
-    work = finished_run["work"]
-    edited = copy_config(finished_run["config"], tmp_path / "edited.yaml",
-                         lambda d: d["proteins"]["methods"]["and"].update(bias=[0.5]))
-    res = run(work, edited, "-n", "--cores", "2")
+    edited = _edit(finished_run, tmp_path, lambda d: d["proteins"]["methods"]["and"].update(bias=[0.5]))
+    res = run(finished_run["work"], edited, "-n", "--cores", "2")
     assert res.returncode == 0, res.stderr
     jobs = planned_jobs(res.stdout)
     rules = {r for r, _ in jobs}
-    assert {"sample_backbones", "inverse_fold", "novelty", "secondary_structure", "aggregate_proteins"} <= rules
+    assert {"sample_backbones", "gather_designs", "inverse_fold", "novelty", "secondary_structure", "diversity",
+            "trace_backbones", "aggregate_proteins"} <= rules
     assert all(w.get("method", "and") == "and" for _, w in jobs), jobs
-    assert not rules & {"sample_molecules", "molecule_method_table", "molecule_metrics", "verify_models"}
+    assert not rules & {"sample_molecules", "molecules_table", "molecule_metrics", "verify_models"}
     campaign = read_campaign(edited)
     n_and = len(campaign.proteins.lengths) * len(campaign.proteins.seeds.shards())
     assert sum(r == "sample_backbones" for r, _ in jobs) == n_and
+
+
+def _params_changed(dry_run_output: str) -> set[tuple[str, str | None]]:
+    """(rule, method wildcard) of every planned job whose reason is a change of its params."""
+    changed = set()
+    for block in re.split(r"\n(?=(?:local)?rule \w+:\n)", dry_run_output):
+        rule = re.match(r"\s*(?:local)?rule (\w+):", block)
+        if rule and re.search(r"^    reason: Params have changed", block, re.MULTILINE):
+            method = re.search(r"^    wildcards: .*\bmethod=(\w+)", block, re.MULTILINE)
+            changed.add((rule.group(1), method.group(1) if method else None))
+    return changed
+
+
+def test_editing_one_method_changes_the_params_of_its_own_settings_only(finished_run, tmp_path):
+    """Snakemake's own reasons: after editing one method, the only jobs whose params changed are the one writing
+    that method's settings file and the one writing the campaign's resolved files; the rest follows from files."""
+    edited = _edit(finished_run, tmp_path, lambda d: d["proteins"]["methods"]["and"].update(bias=[0.5]))
+    res = run(finished_run["work"], edited, "-n", "--cores", "2")
+    assert res.returncode == 0, res.stderr
+    assert _params_changed(res.stdout) == {("method_settings", "and"), ("campaign_config", None)}, res.stdout[-3000:]
+
+
+def test_editing_one_molecule_method_resamples_that_method_only(finished_run, tmp_path):
+    edited = _edit(finished_run, tmp_path,
+                   lambda d: d["molecules"]["methods"]["and"].update(curvature_correction=False))
+    res = run(finished_run["work"], edited, "-n", "--cores", "2")
+    assert res.returncode == 0, res.stderr
+    jobs = planned_jobs(res.stdout)
+    assert {(r, w.get("method")) for r, w in jobs if "method" in w} == {("method_settings", "and"),
+                                                                         ("sample_molecules", "and")}
+    assert [w["domain"] for r, w in jobs if r == "method_settings"] == ["molecules"]
+    assert {r for r, _ in jobs} == {"campaign_config", "method_settings", "sample_molecules", "molecules_table",
+                                    "molecule_metrics", "summary_report", "all"}
+
+
+def test_adding_a_length_samples_only_the_new_shards(finished_run, tmp_path):
+    campaign = read_campaign(finished_run["config"])
+    new = max(campaign.proteins.lengths) + 6
+    edited = _edit(finished_run, tmp_path, lambda d: d["proteins"]["lengths"].append(new))
+    res = run(finished_run["work"], edited, "-n", "--cores", "2")
+    assert res.returncode == 0, res.stderr
+    jobs = planned_jobs(res.stdout)
+    assert {(r, w["length"]) for r, w in jobs if "length" in w} == {("verify_models", str(new)),
+                                                                     ("sample_backbones", str(new))}
+    assert sum(r == "sample_backbones" for r, _ in jobs) == len(campaign.proteins.methods) * len(
+        campaign.proteins.seeds.shards())
+    assert not {r for r, _ in jobs} & {"method_settings", "sample_molecules"}
 
 
 def test_new_weights_rerun_the_jobs_that_used_them(finished_run, tmp_path, monkeypatch):

@@ -1,22 +1,39 @@
-# The resolved campaign config (every default filled in) and the package versions, beside the results.
+# The campaign, resolved: the config with every default filled in, the package versions, and methods.json (per
+# domain and method, every setting its sampler takes). Each method's entry is also written to a file of its own,
+# methods/<domain>/<method>.json, by a job whose params are that entry: the sampling jobs of a method read that
+# file, so editing one method (or retraining the weights it uses) re-runs that method's jobs and no others.
 
 
 rule campaign_config:
     output:
         config=f"{OUT}/config.resolved.yaml",
         provenance=f"{OUT}/provenance.json",
+        methods=f"{OUT}/methods.json",
     log:
         f"{LOGS}/campaign_config.log",
     benchmark:
         f"{BENCH}/campaign_config.tsv"
     conda:
         "../../envs/superdiff.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
     params:
-        campaign=campaign_json(),
+        campaign=json.dumps(resolved(CAMPAIGN), sort_keys=True),
+        methods=json.dumps(METHODS, sort_keys=True),
     shell:
-        "superdiff write-campaign-config --json {params.campaign:q} "
-        "--config-out {output.config} --provenance-out {output.provenance} > {log} 2>&1"
+        "superdiff write-campaign-config --json {params.campaign:q} --config-out {output.config} "
+        "--provenance-out {output.provenance} --methods-out {output.methods} > {log} 2>&1"
+
+
+rule method_settings:
+    output:
+        METHOD_FILE,
+    log:
+        f"{LOGS}/method_settings/{{domain}}/{{method}}.log",
+    benchmark:
+        f"{BENCH}/method_settings/{{domain}}/{{method}}.tsv"
+    conda:
+        "../../envs/superdiff.yaml"
+    params:
+        settings=method_settings,
+    shell:
+        "superdiff write-method --domain {wildcards.domain} --method-name {wildcards.method} "
+        "--json {params.settings:q} --out {output} > {log} 2>&1"

@@ -1,54 +1,33 @@
-# Molecules: sample each composition in seed shards, gather each method's shards, score the campaign.
+# Molecules: sample each composition in seed shards, gather every shard into the campaign's table, score it.
+#   results/<campaign>/molecules/samples/<method>/seeds<first>-<stop>/molecules.parquet
 
 
 rule sample_molecules:
+    input:
+        # this method's settings: editing the method (or retraining the weights) rewrites it and re-runs the shard
+        methods=MOLECULE_METHOD,
     output:
-        table=f"{OUT}/molecules/samples/{{method}}/seeds{{first}}-{{stop}}/molecules.parquet",
-        provenance=f"{OUT}/molecules/samples/{{method}}/seeds{{first}}-{{stop}}/provenance.json",
+        table=f"{MOLECULE_SHARD}/molecules.parquet",
+        provenance=f"{MOLECULE_SHARD}/provenance.json",
     log:
         f"{LOGS}/sample_molecules/{{method}}/seeds{{first}}-{{stop}}.log",
     benchmark:
         f"{BENCH}/sample_molecules/{{method}}/seeds{{first}}-{{stop}}.tsv"
     conda:
         "../../envs/molecules.yaml"
-    threads: 1
     resources:
-        mem_mb=3000,
-        runtime=30,
         gpu=gpus,
     params:
-        weights=molecule_weights,
-        args=molecule_sample_args,
         num=shard_size,
-        seed=CAMPAIGN_SEED,
         outdir=subpath(output.table, parent=True),
     shell:
-        "superdiff sample-molecules {params.args} --num {params.num} --first-index {wildcards.first} "
-        "--seed {params.seed} --out {params.outdir} > {log} 2>&1"
-
-
-rule molecule_method_table:
-    input:
-        molecule_shard_files,
-    output:
-        f"{OUT}/molecules/methods/{{method}}/molecules.parquet",
-    log:
-        f"{LOGS}/molecule_method_table/{{method}}.log",
-    benchmark:
-        f"{BENCH}/molecule_method_table/{{method}}.tsv"
-    conda:
-        "../../envs/superdiff.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
-    shell:
-        "superdiff concat-tables --column method={wildcards.method} --out {output} {input} > {log} 2>&1"
+        "superdiff sample-molecules --methods {input.methods} --method-name {wildcards.method} "
+        "--num {params.num} --first-index {wildcards.first} --out {params.outdir} > {log} 2>&1"
 
 
 rule molecules_table:
     input:
-        molecule_method_tables,
+        molecule_shard_tables,
     output:
         report(
             f"{OUT}/molecules/molecules.parquet",
@@ -61,17 +40,13 @@ rule molecules_table:
         f"{BENCH}/molecules_table.tsv"
     conda:
         "../../envs/superdiff.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
     shell:
-        "superdiff concat-tables --out {output} {input} > {log} 2>&1"
+        "superdiff gather-molecules --out {output} {input} > {log} 2>&1"
 
 
 rule molecule_metrics:
     input:
-        molecule_method_tables,
+        f"{OUT}/molecules/molecules.parquet",
     output:
         f"{OUT}/molecules/metrics.json",
     log:
@@ -80,11 +55,10 @@ rule molecule_metrics:
         f"{BENCH}/molecule_metrics.tsv"
     conda:
         "../../envs/molecules.yaml"
-    threads: 1
-    resources:
-        mem_mb=3000,
-        runtime=20,
     params:
-        args=molecule_metrics_args,
+        conditions=list(MOLECULES.conditions),
+        fcd_reference=MOLECULES.fcd_reference,
+        novelty="--novelty" if MOLECULES.novelty else "--no-novelty",
     shell:
-        "superdiff molecule-metrics --samples {input} {params.args} --out {output} > {log} 2>&1"
+        "superdiff molecule-metrics --samples {input} --by method --condition {params.conditions} "
+        "--fcd-reference {params.fcd_reference} {params.novelty} --out {output} > {log} 2>&1"

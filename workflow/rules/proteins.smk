@@ -1,35 +1,55 @@
-# Proteins: verify the experts, sample backbones sharded by method x length x seed range, evaluate each shard
-# (inverse folding or full self-consistency, novelty, secondary structure), gather each method for diversity,
-# and aggregate the campaign. A shard folder holds its designs and every per-shard evaluation table:
-#   results/<campaign>/proteins/shards/<method>/L<length>/seeds<first>-<stop>/
+# Proteins: verify the experts, sample backbones sharded by method x length x seed range, gather each method's
+# shards into one folder, evaluate each method there (inverse folding or full self-consistency, novelty,
+# secondary structure, diversity; one model load per method, not per shard), trace a few designs, aggregate.
+#   results/<campaign>/proteins/shards/<method>/L<length>/seeds<first>-<stop>/   sampled designs
+#   results/<campaign>/proteins/methods/<method>/                                gathered designs, evaluations
+
+EVALUATION = PROTEINS.evaluation
+# ProteinMPNN settings, shared by inverse_fold and self_consistency
+MPNN = (
+    f"--n-sequences {EVALUATION.inverse_fold.sequences} "
+    f"--temperature {EVALUATION.inverse_fold.temperature}"
+)
+ESMFOLD_WEIGHTS = (
+    f"--esmfold-weights {EVALUATION.refold.esmfold_weights}"
+    if EVALUATION.refold.esmfold_weights
+    else ""
+)
+NOVELTY_REFERENCE = (
+    ""
+    if EVALUATION.novelty.reference == "builtin"
+    else f"--reference {EVALUATION.novelty.reference}"
+)
+REFOLD_NOTE = (
+    ""
+    if EVALUATION.refold.enabled
+    else f"Refolding is off: {EVALUATION.refold.reason_off}"
+)
 
 
+# One job per length: adding a length verifies (and samples) only that length; new weights re-verify and
+# re-sample everything (each shard reads its length's record).
 rule verify_models:
     output:
-        f"{OUT}/proteins/models.json",
+        f"{OUT}/proteins/models/L{{length}}.json",
     log:
-        f"{LOGS}/verify_models.log",
+        f"{LOGS}/verify_models/L{{length}}.log",
     benchmark:
-        f"{BENCH}/verify_models.tsv"
+        f"{BENCH}/verify_models/L{{length}}.tsv"
     conda:
         "../../envs/proteins.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=30,
     params:
-        weights=protein_weights,
-        models=protein_model_args,
-        lengths=protein_length_args,
+        models=list(PROTEINS.models),
+        fingerprints=model_fingerprints(list(PROTEINS.models)),
     shell:
-        "superdiff verify-models {params.models} {params.lengths} --out {output} > {log} 2>&1"
+        "superdiff verify-models --model {params.models:q} --length {wildcards.length} --out {output} > {log} 2>&1"
 
 
 rule sample_backbones:
     input:
-        # ancient: re-verifying the models (e.g. after adding a length) must not re-run finished shards;
-        # a change of the models themselves reaches each shard through its params.
-        ancient(f"{OUT}/proteins/models.json"),
+        # a change of this method or of its experts' weights rewrites these files, which re-runs the shard
+        models=f"{OUT}/proteins/models/L{{length}}.json",
+        methods=PROTEIN_METHOD,
     output:
         designs=f"{SHARD}/designs.parquet",
         provenance=f"{SHARD}/provenance.json",
@@ -39,178 +59,175 @@ rule sample_backbones:
         f"{BENCH}/sample_backbones/{SHARD_NAME}.tsv"
     conda:
         "../../envs/proteins.yaml"
-    threads: 1
     resources:
-        mem_mb=2000,
-        runtime=60,
         gpu=gpus,
     params:
-        weights=protein_weights,
-        models=protein_model_args,
-        method=protein_method_args,
         num=shard_size,
-        seed=CAMPAIGN_SEED,
-        steps=protein_steps,
-        device=CAMPAIGN.device,
         outdir=subpath(output.designs, parent=True),
     shell:
-        "superdiff sample-backbones {params.models} {params.method} --length {wildcards.length} "
-        "--num {params.num} --first-index {wildcards.first} --seed {params.seed} --steps {params.steps} "
-        "--device {params.device} --threads {threads} --out {params.outdir} > {log} 2>&1"
-
-
-rule inverse_fold:
-    input:
-        f"{SHARD}/designs.parquet",
-    output:
-        f"{SHARD}/sequences.parquet",
-    log:
-        f"{LOGS}/inverse_fold/{SHARD_NAME}.log",
-    benchmark:
-        f"{BENCH}/inverse_fold/{SHARD_NAME}.tsv"
-    conda:
-        "../../envs/proteins.yaml"
-    threads: 1
-    resources:
-        mem_mb=3000,
-        runtime=60,
-        gpu=gpus,
-    params:
-        args=inverse_fold_args,
-        designs_dir=subpath(input[0], parent=True),
-        seed=CAMPAIGN_SEED,
-        device=CAMPAIGN.device,
-    shell:
-        "superdiff inverse-fold --designs-dir {params.designs_dir} --designs {input} {params.args} "
-        "--seed {params.seed} --device {params.device} --no-progress --out {output} > {log} 2>&1"
-
-
-# Refolding on: ProteinMPNN and ESMFold run together per shard (each sequence is folded once) and each design
-# gets its scRMSD / scTM / pLDDT and the preset's designability verdict.
-rule self_consistency:
-    input:
-        f"{SHARD}/designs.parquet",
-    output:
-        designs=f"{SHARD}/self_consistency.parquet",
-        sequences=f"{SHARD}/self_consistency_sequences.parquet",
-    log:
-        f"{LOGS}/self_consistency/{SHARD_NAME}.log",
-    benchmark:
-        f"{BENCH}/self_consistency/{SHARD_NAME}.tsv"
-    conda:
-        "../../envs/esmfold.yaml"
-    threads: 1
-    resources:
-        mem_mb=24000,
-        runtime=240,
-        gpu=gpus,
-    params:
-        args=self_consistency_args,
-        designs_dir=subpath(input[0], parent=True),
-        seed=CAMPAIGN_SEED,
-        fold_dir=f"{OUT}/proteins/folds/{{method}}/L{{length}}/seeds{{first}}-{{stop}}",
-        device=CAMPAIGN.device,
-    shell:
-        "superdiff self-consistency --designs-dir {params.designs_dir} --designs {input} {params.args} "
-        "--fold-dir {params.fold_dir} --seed {params.seed} --device {params.device} --no-progress "
-        "--out {output.designs} --out-sequences {output.sequences} > {log} 2>&1"
-
-
-rule novelty:
-    input:
-        f"{SHARD}/designs.parquet",
-    output:
-        table=f"{SHARD}/novelty.parquet",
-        summary=f"{SHARD}/novelty.summary.json",
-    log:
-        f"{LOGS}/novelty/{SHARD_NAME}.log",
-    benchmark:
-        f"{BENCH}/novelty/{SHARD_NAME}.tsv"
-    conda:
-        "../../envs/proteins.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=60,
-    params:
-        args=novelty_args,
-        designs_dir=subpath(input[0], parent=True),
-    shell:
-        "superdiff novelty --designs-dir {params.designs_dir} --designs {input} {params.args} "
-        "--workers {threads} --no-progress --out {output.table} > {log} 2>&1"
-
-
-rule secondary_structure:
-    input:
-        f"{SHARD}/designs.parquet",
-    output:
-        f"{SHARD}/secondary_structure.parquet",
-    log:
-        f"{LOGS}/secondary_structure/{SHARD_NAME}.log",
-    benchmark:
-        f"{BENCH}/secondary_structure/{SHARD_NAME}.tsv"
-    conda:
-        "../../envs/proteins.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=15,
-    params:
-        designs_dir=subpath(input[0], parent=True),
-    shell:
-        "superdiff secondary-structure --designs-dir {params.designs_dir} --designs {input} "
-        "--no-progress --out {output} > {log} 2>&1"
+        "superdiff sample-backbones --methods {input.methods} --method-name {wildcards.method} "
+        "--length {wildcards.length} --first-index {wildcards.first} --num {params.num} "
+        "--threads {threads} --out {params.outdir} > {log} 2>&1"
 
 
 rule gather_designs:
     input:
-        protein_method_shard_tables,
+        protein_shard_tables,
     output:
-        f"{OUT}/proteins/methods/{{method}}/designs.parquet",
+        f"{METHOD}/designs.parquet",
     log:
         f"{LOGS}/gather_designs/{{method}}.log",
     benchmark:
         f"{BENCH}/gather_designs/{{method}}.tsv"
     conda:
         "../../envs/superdiff.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
     params:
-        pdb_dir=f"{OUT}/proteins/methods/{{method}}/pdbs",
+        pdbs=f"{METHOD}/pdbs",
     shell:
-        "superdiff gather-designs --pdb-dir {params.pdb_dir} --out {output} {input} > {log} 2>&1"
+        "superdiff gather-designs --pdb-dir {params.pdbs} --out {output} {input} > {log} 2>&1"
+
+
+rule inverse_fold:
+    input:
+        f"{METHOD}/designs.parquet",
+    output:
+        f"{METHOD}/sequences.parquet",
+    log:
+        f"{LOGS}/inverse_fold/{{method}}.log",
+    benchmark:
+        f"{BENCH}/inverse_fold/{{method}}.tsv"
+    conda:
+        "../../envs/proteins.yaml"
+    resources:
+        gpu=gpus,
+    params:
+        pdbs=f"{METHOD}/pdbs",
+        mpnn=MPNN,
+        seed=CAMPAIGN.seed,
+        device=CAMPAIGN.device,
+    shell:
+        "superdiff inverse-fold --designs-dir {params.pdbs} --designs {input} {params.mpnn} "
+        "--seed {params.seed} --device {params.device} --no-progress --out {output} > {log} 2>&1"
+
+
+# Refolding on: ProteinMPNN and ESMFold run together (each sequence is folded once) and each design gets its
+# scRMSD / scTM / pLDDT and the preset's designability verdict.
+rule self_consistency:
+    input:
+        f"{METHOD}/designs.parquet",
+    output:
+        designs=f"{METHOD}/self_consistency.parquet",
+        sequences=f"{METHOD}/self_consistency_sequences.parquet",
+    log:
+        f"{LOGS}/self_consistency/{{method}}.log",
+    benchmark:
+        f"{BENCH}/self_consistency/{{method}}.tsv"
+    conda:
+        "../../envs/esmfold.yaml"
+    resources:
+        gpu=gpus,
+    params:
+        pdbs=f"{METHOD}/pdbs",
+        folds=f"{METHOD}/folds",
+        mpnn=MPNN,
+        preset=EVALUATION.refold.preset,
+        backend=EVALUATION.refold.backend,
+        chunk_size=EVALUATION.refold.chunk_size,
+        esmfold_weights=ESMFOLD_WEIGHTS,
+        seed=CAMPAIGN.seed,
+        device=CAMPAIGN.device,
+    shell:
+        "superdiff self-consistency --designs-dir {params.pdbs} --designs {input} {params.mpnn} "
+        "--preset {params.preset} --folding {params.backend} --chunk-size {params.chunk_size} "
+        "{params.esmfold_weights} --fold-dir {params.folds} --seed {params.seed} --device {params.device} "
+        "--no-progress --out {output.designs} --out-sequences {output.sequences} > {log} 2>&1"
+
+
+rule novelty:
+    input:
+        f"{METHOD}/designs.parquet",
+    output:
+        table=f"{METHOD}/novelty.parquet",
+        summary=f"{METHOD}/novelty.summary.json",
+    log:
+        f"{LOGS}/novelty/{{method}}.log",
+    benchmark:
+        f"{BENCH}/novelty/{{method}}.tsv"
+    conda:
+        "../../envs/proteins.yaml"
+    params:
+        pdbs=f"{METHOD}/pdbs",
+        reference=NOVELTY_REFERENCE,
+    shell:
+        "superdiff novelty --designs-dir {params.pdbs} --designs {input} {params.reference} "
+        "--workers {threads} --no-progress --out {output.table} > {log} 2>&1"
+
+
+rule secondary_structure:
+    input:
+        f"{METHOD}/designs.parquet",
+    output:
+        f"{METHOD}/secondary_structure.parquet",
+    log:
+        f"{LOGS}/secondary_structure/{{method}}.log",
+    benchmark:
+        f"{BENCH}/secondary_structure/{{method}}.tsv"
+    conda:
+        "../../envs/proteins.yaml"
+    params:
+        pdbs=f"{METHOD}/pdbs",
+    shell:
+        "superdiff secondary-structure --designs-dir {params.pdbs} --designs {input} "
+        "--no-progress --out {output} > {log} 2>&1"
 
 
 rule diversity:
     input:
-        f"{OUT}/proteins/methods/{{method}}/designs.parquet",
+        f"{METHOD}/designs.parquet",
     output:
-        table=f"{OUT}/proteins/methods/{{method}}/diversity.parquet",
-        summary=f"{OUT}/proteins/methods/{{method}}/diversity.summary.json",
-        matrix=f"{OUT}/proteins/methods/{{method}}/diversity.tm_matrix.npy",
+        table=f"{METHOD}/diversity.parquet",
+        summary=f"{METHOD}/diversity.summary.json",
+        matrix=f"{METHOD}/diversity.tm_matrix.npy",
     log:
         f"{LOGS}/diversity/{{method}}.log",
     benchmark:
         f"{BENCH}/diversity/{{method}}.tsv"
     conda:
         "../../envs/proteins.yaml"
-    threads: 2
-    resources:
-        mem_mb=2000,
-        runtime=60,
     params:
-        pdb_dir=f"{OUT}/proteins/methods/{{method}}/pdbs",
+        pdbs=f"{METHOD}/pdbs",
     shell:
-        "superdiff diversity --designs-dir {params.pdb_dir} --designs {input} --workers {threads} "
+        "superdiff diversity --designs-dir {params.pdbs} --designs {input} --workers {threads} "
         "--no-progress --out {output.table} > {log} 2>&1"
+
+
+# kappa and log densities along the reverse path of the first two designs at the shortest length (report).
+rule trace_backbones:
+    input:
+        models=f"{OUT}/proteins/models/L{min(PROTEINS.lengths)}.json",
+        methods=PROTEIN_METHOD,
+    output:
+        f"{METHOD}/trajectories.parquet",
+    log:
+        f"{LOGS}/trace_backbones/{{method}}.log",
+    benchmark:
+        f"{BENCH}/trace_backbones/{{method}}.tsv"
+    conda:
+        "../../envs/proteins.yaml"
+    resources:
+        gpu=gpus,
+    params:
+        length=min(PROTEINS.lengths),
+        first=PROTEINS.seeds.start,
+    shell:
+        "superdiff trace-backbones --methods {input.methods} --method-name {wildcards.method} "
+        "--length {params.length} --num 2 --first-index {params.first} --threads {threads} "
+        "--out {output} > {log} 2>&1"
 
 
 rule aggregate_proteins:
     input:
-        shards=protein_evaluation_tables,
-        diversity=protein_diversity_tables,
+        protein_method_tables,
     output:
         designs=report(
             f"{OUT}/proteins/designs.parquet",
@@ -228,12 +245,9 @@ rule aggregate_proteins:
         f"{BENCH}/aggregate_proteins.tsv"
     conda:
         "../../envs/superdiff.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
     params:
-        args=aggregate_proteins_args,
+        method_dirs=[f"{OUT}/proteins/methods/{m}" for m in PROTEINS.methods],
+        refold_note=REFOLD_NOTE,
     shell:
-        "superdiff aggregate-proteins {params.args} --out-designs {output.designs} "
-        "--out-summary {output.summary} > {log} 2>&1"
+        "superdiff aggregate-proteins --method-dir {params.method_dirs} --refold-note {params.refold_note:q} "
+        "--out-designs {output.designs} --out-summary {output.summary} > {log} 2>&1"
