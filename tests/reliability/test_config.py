@@ -14,7 +14,7 @@ DEFAULT = Path(__file__).resolve().parents[2] / "config" / "config.yaml"
 BAD = [
     ("duplicate key", ("device: cpu", "device: cpu\ndevice: cuda"),
      ["duplicate key 'device'", "expected each key once"]),
-    ("tab indentation", ("  enabled: true", "\tenabled: true"), [":15:1: not valid YAML", "expected spaces, not tabs"]),
+    ("tab indentation", ("  enabled: true", "\tenabled: true"), [":1: not valid YAML", "expected spaces, not tabs"]),
     ("infinite temperature", ("or: {operator: or, temperature: 1.0}", "or: {operator: or, temperature: .inf}"),
      ["proteins.methods.or.temperature", "Infinity", "finite number"]),
     ("NaN bias", ("or: {operator: or, temperature: 1.0}", "or: {operator: or, bias: [.nan, 0.0]}"),
@@ -66,3 +66,20 @@ def test_or_temperature_zero_is_the_average_in_the_config_as_on_the_command_line
     path.write_text(DEFAULT.read_text().replace("temperature: 1.0", "temperature: -1", 1))
     with pytest.raises(CampaignError, match="temperature"):
         read_campaign(path)
+
+
+def test_the_snakefile_refuses_a_duplicate_key_before_any_job(tmp_path):
+    import subprocess
+    import sys
+
+    root = DEFAULT.parents[1]
+    path = tmp_path / "campaign.yaml"
+    path.write_text(DEFAULT.read_text().replace("device: cpu", "device: cpu\ndevice: cuda", 1))
+    snakemake = Path(sys.executable).parent / "snakemake"
+    done = subprocess.run([str(snakemake), "-n", "-s", str(root / "Snakefile"), "--directory", str(tmp_path),
+                           "--configfile", str(path), "--cores", "1"], capture_output=True, text=True, timeout=300)
+    line = DEFAULT.read_text().splitlines().index("device: cpu") + 1
+    assert done.returncode != 0
+    assert (f"{path}:{line + 1}:1: duplicate key 'device' (first at line {line}); expected each key once"
+            in done.stdout + done.stderr)
+    assert not (tmp_path / "results").exists()

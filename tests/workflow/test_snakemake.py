@@ -126,6 +126,7 @@ def finished_run(tmp_path_factory):
             "resumed_log": resumed.stdout + resumed.stderr}
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_without_redoing_finished_shards(finished_run):
     results = finished_run["results"]
     assert finished_run["done_before_kill"]
@@ -137,6 +138,7 @@ def test_killed_run_resumes_without_redoing_finished_shards(finished_run):
     assert not resumed_shards & set(finished_run["done_before_kill"])
 
 
+@pytest.mark.slow
 def test_outputs_of_the_campaign(finished_run):
     results, campaign = finished_run["results"], read_campaign(finished_run["config"])
     p = campaign.proteins
@@ -174,6 +176,7 @@ def test_outputs_of_the_campaign(finished_run):
         assert "Molecules" in page
 
 
+@pytest.mark.slow
 def test_complete_run_has_nothing_left_to_do(finished_run):
     res = run(finished_run["work"], finished_run["config"], "-n", "--cores", "2")
     assert res.returncode == 0
@@ -184,6 +187,7 @@ def _edit(finished_run, tmp_path, edit):
     return copy_config(finished_run["config"], tmp_path / "edited.yaml", edit)
 
 
+@pytest.mark.slow
 def test_changing_one_parameter_reruns_only_the_jobs_it_affects(finished_run, tmp_path):
     edited = _edit(finished_run, tmp_path, lambda d: d["proteins"]["methods"]["and"].update(bias=[0.5]))
     res = run(finished_run["work"], edited, "-n", "--cores", "2")
@@ -210,6 +214,7 @@ def _params_changed(dry_run_output: str) -> set[tuple[str, str | None]]:
     return changed
 
 
+@pytest.mark.slow
 def test_editing_one_method_changes_the_params_of_its_own_settings_only(finished_run, tmp_path):
     """Snakemake's own reasons: after editing one method, the only jobs whose params changed are the one writing
     that method's settings file and the one writing the campaign's resolved files; the rest follows from files."""
@@ -219,6 +224,7 @@ def test_editing_one_method_changes_the_params_of_its_own_settings_only(finished
     assert _params_changed(res.stdout) == {("method_settings", "and"), ("campaign_config", None)}, res.stdout[-3000:]
 
 
+@pytest.mark.slow
 def test_editing_one_molecule_method_resamples_that_method_only(finished_run, tmp_path):
     edited = _edit(finished_run, tmp_path,
                    lambda d: d["molecules"]["methods"]["and"].update(curvature_correction=False))
@@ -232,6 +238,7 @@ def test_editing_one_molecule_method_resamples_that_method_only(finished_run, tm
                                     "molecule_metrics", "summary_report", "all"}
 
 
+@pytest.mark.slow
 def test_adding_a_length_samples_only_the_new_shards(finished_run, tmp_path):
     campaign = read_campaign(finished_run["config"])
     new = max(campaign.proteins.lengths) + 6
@@ -246,6 +253,7 @@ def test_adding_a_length_samples_only_the_new_shards(finished_run, tmp_path):
     assert not {r for r, _ in jobs} & {"method_settings", "sample_molecules"}
 
 
+@pytest.mark.slow
 def test_new_weights_rerun_the_jobs_that_used_them(finished_run, tmp_path, monkeypatch):
     """A retrained molecule model (its manifest changes) re-plans every molecule sample and nothing else."""
     import shutil
@@ -263,6 +271,7 @@ def test_new_weights_rerun_the_jobs_that_used_them(finished_run, tmp_path, monke
     assert not {r for r, _ in jobs} & {"sample_backbones", "verify_models", "inverse_fold"}
 
 
+@pytest.mark.slow
 def test_snakemake_report(finished_run):
     work, config = finished_run["work"], finished_run["config"]
     out = finished_run["results"] / "snakemake-report.html"

@@ -8,10 +8,19 @@ import shlex
 
 from snakemake.exceptions import WorkflowError
 
-from superdiff.campaign.config import CampaignError, load_campaign, resolved
+from superdiff.campaign.config import (
+    CampaignError,
+    load_campaign,
+    read_yaml_strict,
+    resolved,
+)
 from superdiff.campaign.methods import method_json, model_fingerprints, resolve_methods
 
 try:
+    # Snakemake has parsed the config files already, keeping the later of two equal keys: read them again
+    # strictly, so a duplicate key or a tab is one line with file:line:column, as in `superdiff validate-config`.
+    for _path in workflow.configfiles:
+        read_yaml_strict(_path)
     CAMPAIGN = load_campaign(config)
 except CampaignError as err:
     raise WorkflowError(
