@@ -67,6 +67,7 @@ CLUSTER_MEM = {"sample_backbones": 2000, "inverse_fold": 3000, "novelty": 2000, 
 JOB_RE = re.compile(r"^(?:local)?rule (\w+):\n((?:    .*\n)+)", re.MULTILINE)
 
 
+@pytest.mark.slow
 def test_a_slurm_dry_run_hands_each_job_its_profile_resources(tmp_path):
     res = run(tmp_path, TEST_CONFIG, "-n", "--profile", str(ROOT / "profiles" / "slurm"), "--slurm-no-account")
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]

@@ -45,6 +45,7 @@ def test_snakefmt_is_clean():
     assert res.returncode == 0, res.stdout + res.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("config", CAMPAIGN_CONFIGS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_dry_run_of_every_campaign(tmp_path, config):
     res = run(tmp_path, config, "-n", "--cores", "2")
