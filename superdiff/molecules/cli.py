@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from superdiff.files.atomic import write_json_atomic, write_parquet_atomic
+from superdiff.files.methods import read_method_entry
 from superdiff.files.provenance import provenance, write_provenance
 
 
@@ -88,16 +89,6 @@ def _method_defaults() -> dict[str, Any]:
     return {"condition": None, "method": None, "seed": None, "exponent": None, "device": "cpu", **defaults}
 
 
-def read_method_entry(path: str | Path, name: str | None) -> dict[str, Any]:
-    """Molecule method ``name`` of a campaign's methods file (``{"molecules": {name: settings}}``)."""
-    if not name:
-        raise ValueError("--methods needs --method-name (which of its methods to use)")
-    methods = json.loads(Path(path).read_text()).get("molecules") or {}
-    if name not in methods:
-        raise ValueError(f"{path} has no molecule method {name!r}; it has: {', '.join(methods) or 'none'}")
-    return methods[name]
-
-
 def method_settings(args: argparse.Namespace) -> dict[str, Any]:
     """The method's settings by argparse dest: from the flags (defaults filled in) or from ``--methods``.
 
@@ -110,7 +101,7 @@ def method_settings(args: argparse.Namespace) -> dict[str, Any]:
         if given:
             raise ValueError(f"--methods gives every method setting; drop {', '.join(given)} or drop --methods "
                              "(and --method-name) and give the method as flags")
-        entry = read_method_entry(args.methods, args.method_name)
+        entry = read_method_entry(args.methods, "molecules", args.method_name)
         return {dest: entry[key] for dest, (_, key) in METHOD_FLAGS.items()}
     if args.method_name is not None:
         raise ValueError("--method-name needs --methods (the campaign's methods file)")

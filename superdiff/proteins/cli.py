@@ -11,7 +11,6 @@ and``, written by ``superdiff write-campaign-config``); never from a mix of both
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 import tempfile
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from superdiff.engine.operators import OPERATOR_NAMES
+from superdiff.files.methods import read_method_entry
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -126,16 +126,6 @@ def add_method_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--device", default=None, help=f"torch device (default {d['device']})")
 
 
-def read_method_entry(path: str | Path, name: str | None) -> dict[str, Any]:
-    """Protein method ``name`` of a campaign's methods file (``{"proteins": {name: settings}}``)."""
-    if not name:
-        raise ValueError("--methods needs --method-name (which of its methods to use)")
-    methods = json.loads(Path(path).read_text()).get("proteins") or {}
-    if name not in methods:
-        raise ValueError(f"{path} has no protein method {name!r}; it has: {', '.join(methods) or 'none'}")
-    return methods[name]
-
-
 def method_settings(args: argparse.Namespace) -> dict[str, Any]:
     """The method's settings by argparse dest: from the flags (defaults filled in) or from ``--methods``.
 
@@ -148,7 +138,7 @@ def method_settings(args: argparse.Namespace) -> dict[str, Any]:
         if given:
             raise ValueError(f"--methods gives every method setting; drop {', '.join(given)} or drop --methods "
                              "(and --method-name) and give the method as flags")
-        entry = read_method_entry(args.methods, args.method_name)
+        entry = read_method_entry(args.methods, "proteins", args.method_name)
         return {dest: entry[key] for dest, (_, key) in METHOD_FLAGS.items()}
     if args.method_name is not None:
         raise ValueError("--method-name needs --methods (the campaign's methods file)")
