@@ -62,14 +62,6 @@ def cmd_write_campaign_config(args) -> int:
     return 0
 
 
-def cmd_write_method(args) -> int:
-    from superdiff.campaign.methods import single_method
-    from superdiff.files.atomic import write_json_atomic
-
-    write_json_atomic(args.out, single_method(args.domain, args.method_name, json.loads(args.json)))
-    return 0
-
-
 def cmd_concat_tables(args) -> int:
     from superdiff.campaign.report.tables import concat_tables, parse_assignments
     from superdiff.files.atomic import write_parquet_atomic
@@ -168,7 +160,7 @@ def cmd_campaign_report(args) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the workflow subcommands."""
     for add in (_register_validate_config, _register_export_schema, _register_write_campaign_config,
-                _register_write_method, _register_concat_tables, _register_verify_models, _register_gather_designs,
+                _register_concat_tables, _register_verify_models, _register_gather_designs,
                 _register_gather_molecules, _register_aggregate_proteins, _register_trace_backbones,
                 _register_campaign_report):
         add(sub)
@@ -197,15 +189,6 @@ def _register_write_campaign_config(sub: argparse._SubParsersAction) -> None:
                    help="resolved methods JSON: per domain and method every setting its sampler takes "
                         "(sample-backbones / sample-molecules --methods FILE --method-name NAME)")
     p.set_defaults(func=cmd_write_campaign_config)
-
-
-def _register_write_method(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("write-method", help="write one resolved method as a methods file of its own")
-    p.add_argument("--domain", required=True, choices=("proteins", "molecules"))
-    p.add_argument("--method-name", required=True, help="the method's name (its key in the file)")
-    p.add_argument("--json", required=True, help="the method's entry of methods.json, as JSON")
-    p.add_argument("--out", type=Path, required=True, help="methods file (JSON) with this one method")
-    p.set_defaults(func=cmd_write_method)
 
 
 def _register_concat_tables(sub: argparse._SubParsersAction) -> None:

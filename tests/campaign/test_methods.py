@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from superdiff.campaign.config import load_campaign, read_campaign
-from superdiff.campaign.methods import method_json, resolve_methods
+from superdiff.campaign.methods import method_json, resolve_methods, single_method
 from superdiff.cli import build_parser, main
 from superdiff.molecules.cli import sample_settings
 from superdiff.proteins.cli import method_settings, sampling_request
@@ -199,26 +199,29 @@ def test_write_campaign_config_writes_the_resolved_methods(tmp_path):
     assert json.loads(out.read_text()) == json.loads(json.dumps(resolve_methods(campaign)))
 
 
-def test_write_method_writes_one_method_the_samplers_read_alike(tmp_path):
-    """The per-method file the workflow's jobs read gives the same request as the campaign's methods.json."""
+def test_one_method_files_give_the_samplers_the_same_settings_as_the_campaign_file(tmp_path):
+    """The per-method file the workflow's jobs read (single_method) equals the campaign's methods.json entry."""
     campaign = load_campaign(EVERY_KNOB)
     methods = resolve_methods(campaign)
     whole = _write_methods(tmp_path, campaign)
     one = tmp_path / "or_t.json"
-    assert main(["write-method", "--domain", "proteins", "--method-name", "or_t", "--json",
-                 method_json(methods, "proteins", "or_t"), "--out", str(one)]) == 0
-    assert list(json.loads(one.read_text())) == ["proteins"]
+    one.write_text(json.dumps(single_method("proteins", "or_t", methods["proteins"]["or_t"])))
     shard = ["--length", "20", "--num", "1", "--out", str(tmp_path / "out")]
     assert sampling_request(_parse(["sample-backbones", "--methods", str(one), "--method-name", "or_t", *shard])) \
         == sampling_request(_parse(["sample-backbones", "--methods", str(whole), "--method-name", "or_t", *shard]))
+    mol = tmp_path / "prod.json"
+    mol.write_text(json.dumps(single_method("molecules", "prod", methods["molecules"]["prod"])))
+    shard = ["--num", "4", "--out", str(tmp_path / "out")]
+    assert sample_settings(_parse(["sample-molecules", "--methods", str(mol), "--method-name", "prod", *shard])) \
+        == sample_settings(_parse(["sample-molecules", "--methods", str(whole), "--method-name", "prod", *shard]))
 
 
-def test_write_method_refuses_an_entry_of_the_wrong_shape(tmp_path, capsys):
-    entry = json.loads(method_json(resolve_methods(load_campaign(EVERY_KNOB)), "molecules", "prod"))
-    assert main(["write-method", "--domain", "proteins", "--method-name", "prod", "--json", json.dumps(entry),
-                 "--out", str(tmp_path / "x.json")]) == 2
-    assert "a proteins method has the keys" in capsys.readouterr().err
-    assert not (tmp_path / "x.json").exists()
+def test_a_method_file_of_the_wrong_shape_is_refused():
+    entry = resolve_methods(load_campaign(EVERY_KNOB))["molecules"]["prod"]
+    with pytest.raises(ValueError, match="a proteins method has the keys"):
+        single_method("proteins", "prod", entry)
+    with pytest.raises(ValueError, match="domain must be one of"):
+        single_method("ligands", "prod", entry)
 
 
 def test_one_default_number_of_steps_per_domain(tmp_path):

@@ -156,6 +156,11 @@ def test_outputs_of_the_campaign(finished_run):
     assert summary["designability_note"].str.contains("Refolding is off").all()
     shard_files = sorted((results / "proteins" / "shards").rglob("designs.parquet"))
     assert len(shard_files) == len(p.methods) * len(p.lengths) * len(p.seeds.shards())
+    # each method's settings file holds that method's entry of methods.json, and nothing else
+    methods = json.loads((results / "methods.json").read_text())
+    for domain in ("proteins", "molecules"):
+        for name, entry in methods[domain].items():
+            assert json.loads((results / "methods" / domain / f"{name}.json").read_text()) == {domain: {name: entry}}
     # provenance: the resolved config and package versions beside the results
     resolved = yaml.safe_load((results / "config.resolved.yaml").read_text())
     assert resolved["proteins"]["evaluation"]["refold"]["enabled"] is False

@@ -14,7 +14,11 @@ from superdiff.campaign.config import (
     read_yaml_strict,
     resolved,
 )
-from superdiff.campaign.methods import method_json, model_fingerprints, resolve_methods
+from superdiff.campaign.methods import (
+    model_fingerprints,
+    resolve_methods,
+    single_method,
+)
 
 try:
     # Snakemake has parsed the config files already, keeping the later of two equal keys: read them again
@@ -72,9 +76,10 @@ def gpus(wildcards=None):
 
 
 def method_settings(wildcards):
-    """One method's entry of methods.json: the params of the job writing that method's own file, so editing
-    the method (or its weights) rewrites that file only, and only its jobs re-run."""
-    return method_json(METHODS, wildcards.domain, wildcards.method)
+    """One method's file, ``{domain: {method: entry}}`` as JSON: the params of the job writing it, so editing the
+    method (or its weights) rewrites that file only, and only its jobs re-run."""
+    d, m = wildcards.domain, wildcards.method
+    return json.dumps(single_method(d, m, METHODS[d][m]), sort_keys=True)
 
 
 def shard_size(wildcards):

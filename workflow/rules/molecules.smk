@@ -13,6 +13,8 @@ rule sample_molecules:
         f"{LOGS}/sample_molecules/{{method}}/seeds{{first}}-{{stop}}.log",
     benchmark:
         f"{BENCH}/sample_molecules/{{method}}/seeds{{first}}-{{stop}}.tsv"
+    # sampling first (see sample_backbones)
+    priority: 1
     conda:
         "../../envs/molecules.yaml"
     resources:

@@ -57,6 +57,8 @@ rule sample_backbones:
         f"{LOGS}/sample_backbones/{SHARD_NAME}.log",
     benchmark:
         f"{BENCH}/sample_backbones/{SHARD_NAME}.tsv"
+    # sampling first: the long jobs start early instead of ending up in the tail while a core idles
+    priority: 1
     conda:
         "../../envs/proteins.yaml"
     resources:
