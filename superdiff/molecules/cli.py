@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from superdiff.files.atomic import write_json_atomic, write_parquet_atomic
-from superdiff.files.methods import read_method_entry
+from superdiff.files.methods import add_methods_file_arguments, method_settings_from
 from superdiff.files.provenance import provenance, write_provenance
 
 
@@ -90,26 +90,9 @@ def _method_defaults() -> dict[str, Any]:
 
 
 def method_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """The method's settings by argparse dest: from the flags (defaults filled in) or from ``--methods``.
-
-    Raises:
-        ValueError: ``--methods`` together with any method flag (which would win is ambiguous), ``--method-name``
-            without ``--methods``, or a required flag missing without ``--methods``.
-    """
-    given = [flag for dest, (flag, _) in METHOD_FLAGS.items() if getattr(args, dest) is not None]
-    if args.methods is not None:
-        if given:
-            raise ValueError(f"--methods gives every method setting; drop {', '.join(given)} or drop --methods "
-                             "(and --method-name) and give the method as flags")
-        entry = read_method_entry(args.methods, "molecules", args.method_name)
-        return {dest: entry[key] for dest, (_, key) in METHOD_FLAGS.items()}
-    if args.method_name is not None:
-        raise ValueError("--method-name needs --methods (the campaign's methods file)")
-    missing = [METHOD_FLAGS[dest][0] for dest in REQUIRED_FLAGS if getattr(args, dest) is None]
-    if missing:
-        raise ValueError(f"give {', '.join(missing)}, or --methods with --method-name")
-    defaults = _method_defaults()
-    return {dest: defaults[dest] if getattr(args, dest) is None else getattr(args, dest) for dest in METHOD_FLAGS}
+    """The method's settings by argparse dest: from the flags (defaults filled in) or from ``--methods``
+    (:func:`superdiff.files.methods.method_settings_from`)."""
+    return method_settings_from(args, "molecules", METHOD_FLAGS, REQUIRED_FLAGS, _method_defaults())
 
 
 def sample_settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -308,11 +291,7 @@ def _add_method_arguments(p: argparse.ArgumentParser) -> None:
     from superdiff.molecules.sampling import AND_TARGETS, METHODS
 
     d = _method_defaults()
-    g = p.add_argument_group("method", "flags, or one entry of a campaign's methods file (not both)")
-    g.add_argument("--methods", type=Path, default=None,
-                   help="resolved methods JSON of a campaign (superdiff write-campaign-config --methods-out); "
-                        "gives every flag of this group")
-    g.add_argument("--method-name", default=None, help="the method of --methods to sample")
+    g = add_methods_file_arguments(p)
     g.add_argument("--condition", action="append", default=None,
                    help=f"property condition, repeatable; one of {sorted(LABELS)} (required without --methods)")
     g.add_argument("--method", default=None, choices=METHODS, help="composition (required without --methods)")

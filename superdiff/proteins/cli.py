@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from superdiff.engine.operators import OPERATOR_NAMES
-from superdiff.files.methods import read_method_entry
+from superdiff.files.methods import add_methods_file_arguments, method_settings_from
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -104,11 +104,7 @@ def _method_defaults() -> dict[str, Any]:
 def add_method_arguments(p: argparse.ArgumentParser) -> None:
     """The flags that choose the models and the method, and their alternative ``--methods``/``--method-name``."""
     d = _method_defaults()
-    g = p.add_argument_group("method", "flags, or one entry of a campaign's methods file (not both)")
-    g.add_argument("--methods", type=Path, default=None,
-                   help="resolved methods JSON of a campaign (superdiff write-campaign-config --methods-out); "
-                        "gives every flag of this group")
-    g.add_argument("--method-name", default=None, help="the method of --methods to sample")
+    g = add_methods_file_arguments(p)
     g.add_argument("--model", action="append", default=None,
                    help="model spec, e.g. builtin:helix (repeatable; required without --methods)")
     g.add_argument("--method", default=None, choices=OPERATOR_NAMES, help=f"operator (default {d['method']})")
@@ -127,25 +123,9 @@ def add_method_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def method_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """The method's settings by argparse dest: from the flags (defaults filled in) or from ``--methods``.
-
-    Raises:
-        ValueError: ``--methods`` together with any method flag (which would win is ambiguous), ``--method-name``
-            without ``--methods``, or neither ``--model`` nor ``--methods``.
-    """
-    given = [flag for dest, (flag, _) in METHOD_FLAGS.items() if getattr(args, dest) is not None]
-    if args.methods is not None:
-        if given:
-            raise ValueError(f"--methods gives every method setting; drop {', '.join(given)} or drop --methods "
-                             "(and --method-name) and give the method as flags")
-        entry = read_method_entry(args.methods, "proteins", args.method_name)
-        return {dest: entry[key] for dest, (_, key) in METHOD_FLAGS.items()}
-    if args.method_name is not None:
-        raise ValueError("--method-name needs --methods (the campaign's methods file)")
-    if args.model is None:
-        raise ValueError("give --model (repeatable), or --methods with --method-name")
-    defaults = _method_defaults()
-    return {dest: defaults[dest] if getattr(args, dest) is None else getattr(args, dest) for dest in METHOD_FLAGS}
+    """The method's settings by argparse dest: from the flags (defaults filled in) or from ``--methods``
+    (:func:`superdiff.files.methods.method_settings_from`)."""
+    return method_settings_from(args, "proteins", METHOD_FLAGS, ("model",), _method_defaults())
 
 
 def sampling_request(args: argparse.Namespace):
