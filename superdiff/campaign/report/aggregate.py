@@ -27,7 +27,10 @@ SHARD_PATTERN = re.compile(r"(?P<method>[a-z][a-z0-9_]*)/L(?P<length>\d+)/seeds(
 
 #: columns taken from each evaluation table (those present are kept).
 NOVELTY_COLUMNS = ("max_tm", "best_reference", "novel_tm_lt_0_5", "novel_tm_lt_0_3")
-SSE_COLUMNS = ("helix_fraction", "strand_fraction", "coil_fraction", "ss_states")
+SSE_COLUMNS = ("helix_fraction", "strand_fraction", "coil_fraction", "ss_states", "ss_method")
+#: backbone geometry checks, in the secondary-structure table (superdiff.proteins.quality.backbone_geometry)
+GEOMETRY_COLUMNS = ("geom_n_ca_ok", "geom_ca_c_ok", "geom_c_n_ok", "geom_ca_ca_ok", "geom_n_clashes",
+                    "geom_min_distance", "geom_clash_free", "geom_full_backbone")
 SC_COLUMNS = ("min_sc_rmsd", "max_sc_tm", "plddt_at_min_rmsd", "max_plddt", "designable", "designable_reason",
               "n_unique_sequences", "best_native_recovery")
 DIVERSITY_COLUMNS = ("cluster", "mean_tm_to_others")
@@ -67,6 +70,8 @@ def sequences_per_design(frame: pd.DataFrame) -> pd.DataFrame:
         "best_native_recovery": grouped["native_recovery"].max(),
         "first_sequence": grouped["sequence"].first(),
     })
+    if "mpnn_model" in ok.columns:  # which ProteinMPNN designed them (CA-only or vanilla)
+        out["mpnn_model"] = grouped["mpnn_model"].first()
     return out.reset_index()
 
 
@@ -108,7 +113,8 @@ def gather_designs(shard_dirs: Sequence[str | os.PathLike], out_dir: str | os.Pa
 
 
 #: evaluation tables of a method folder, and the columns each contributes (those present are kept)
-EVALUATIONS = (("self_consistency", SC_COLUMNS), ("novelty", NOVELTY_COLUMNS), ("secondary_structure", SSE_COLUMNS))
+EVALUATIONS = (("self_consistency", SC_COLUMNS), ("novelty", NOVELTY_COLUMNS),
+               ("secondary_structure", SSE_COLUMNS + GEOMETRY_COLUMNS))
 
 
 def method_designs(method_dir: str | os.PathLike) -> pd.DataFrame:
@@ -192,6 +198,7 @@ def method_summary(designs: pd.DataFrame, diversity_summaries: Mapping[str, str 
         row["mean_max_tm"] = _mean(group, "max_tm")
         for col in ("helix_fraction", "strand_fraction", "coil_fraction", "mean_mpnn_nll", "best_native_recovery"):
             row[f"mean_{col}" if not col.startswith("mean_") else col] = _mean(group, col)
+        row.update(_geometry_summary(group))
         div_path = (diversity_summaries or {}).get(str(method))
         if div_path is not None and Path(div_path).is_file():
             div = json.loads(Path(div_path).read_text())
@@ -203,3 +210,22 @@ def method_summary(designs: pd.DataFrame, diversity_summaries: Mapping[str, str 
             row[f"mean_{col}"] = _mean(group, col)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _counts(frame: pd.DataFrame, column: str) -> str:
+    """``"dssp:3,psea:1"``: how many designs took each value of ``column`` ('' when absent)."""
+    if column not in frame.columns:
+        return ""
+    counts = frame[column].dropna().astype(str).value_counts()
+    return ",".join(f"{k}:{v}" for k, v in sorted(counts.items()))
+
+
+def _geometry_summary(group: pd.DataFrame) -> dict[str, object]:
+    """Per method: the mean of each geometry check, the clash-free fraction, and which SS method / MPNN ran."""
+    row: dict[str, object] = {f"mean_{c}": _mean(group, c) for c in GEOMETRY_COLUMNS
+                              if c.endswith("_ok") or c == "geom_n_clashes"}
+    row["clash_free_fraction"] = _fraction_true(group, "geom_clash_free")
+    row["full_backbone_fraction"] = _fraction_true(group, "geom_full_backbone")
+    row["ss_methods"] = _counts(group, "ss_method")
+    row["mpnn_models"] = _counts(group, "mpnn_model")
+    return row

@@ -1,8 +1,9 @@
 """Static matplotlib figures of a campaign (Agg backend; each function returns a Figure or None if no data).
 
 Everything is drawn from the aggregated tables, so the report never recomputes science: per-method protein
-metrics, secondary structure, the helix-versus-strand scatters, kappa and log-density trajectories, Cα traces of
-sample designs, and molecule property distributions.
+metrics, secondary structure, the helix-versus-strand scatters (marked by the secondary-structure method), the
+effective sample size of product runs, kappa and log-density trajectories, Cα traces of sample designs, and
+molecule property distributions.
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ def secondary_structure_bars(designs: pd.DataFrame) -> Figure | None:
         ax.bar(means.index, means[col].to_numpy(), bottom=bottom, label=col.removesuffix("_fraction"),
                color=_color(k))
         bottom += np.nan_to_num(means[col].to_numpy())
-    ax.set_ylabel("mean fraction of residues (P-SEA)")
+    used = sorted(designs["ss_method"].dropna().astype(str).unique()) if "ss_method" in designs.columns else []
+    ax.set_ylabel(f"mean fraction of residues ({' / '.join(SS_METHOD_NAMES.get(m, m) for m in used) or 'P-SEA'})")
     ax.set_ylim(0, 1)
     ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1, 1))
     fig.tight_layout()
@@ -85,7 +87,10 @@ def helix_strand_scatter(designs: pd.DataFrame) -> Figure | None:
     fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels) + 1.2, 3.8), squeeze=False)
     for ax, (xc, yc, xl, yl) in zip(axes[0], panels, strict=True):
         for k, (method, group) in enumerate(designs.groupby("method", sort=False)):
-            ax.scatter(group[xc], group[yc], s=14, alpha=0.75, label=method, color=_color(k))
+            for ss_method, sub in _by_ss_method(group, xc):
+                label = method if ss_method is None else f"{method} ({SS_METHOD_NAMES.get(ss_method, ss_method)})"
+                ax.scatter(sub[xc], sub[yc], s=14, alpha=0.75, label=label, color=_color(k),
+                           marker=SS_MARKERS.get(ss_method, "o"))
         ax.set_xlabel(xl)
         ax.set_ylabel(yl)
         if xc.startswith("log_q"):
@@ -93,6 +98,53 @@ def helix_strand_scatter(designs: pd.DataFrame) -> Figure | None:
             hi = np.nanmax(designs[[xc, yc]].to_numpy())
             ax.plot([lo, hi], [lo, hi], color="0.6", lw=0.8, ls="--")
     axes[0][-1].legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1, 1))
+    fig.tight_layout()
+    return fig
+
+
+SS_METHOD_NAMES = {"dssp": "DSSP", "psea": "P-SEA"}
+SS_MARKERS = {"dssp": "o", "psea": "^"}
+
+
+def _by_ss_method(group: pd.DataFrame, column: str):
+    """``(ss_method, rows)`` pairs for the secondary-structure panel (one pair of None and all rows otherwise)."""
+    if column != "helix_fraction" or "ss_method" not in group.columns or group["ss_method"].isna().all():
+        return [(None, group)]
+    return [(str(m), sub) for m, sub in group.groupby("ss_method", sort=True)]
+
+
+def effective_sample_size(ess: pd.DataFrame | None, threshold: float | None = None,
+                          until: float | None = None) -> Figure | None:
+    """ESS / population size against time for product runs: one panel per method, one line per shard and batch.
+
+    ``ess`` has the columns of the samplers' ``ess.parquet`` (``t``, ``ess``, ``size``, ``length``,
+    ``population``) plus ``method`` and ``shard``. ``threshold`` (a fraction of the population) is drawn as a
+    horizontal line: a population is resampled when its ESS falls below it; ``until`` marks the time below which
+    it is no longer resampled.
+    """
+    if not _has(ess, "t", "ess", "size"):
+        return None
+    methods = list(dict.fromkeys(ess["method"]))
+    fig, axes = plt.subplots(1, len(methods), figsize=(4.2 * len(methods) + 1.4, 3.4), squeeze=False, sharey=True)
+    for ax, method in zip(axes[0], methods, strict=True):
+        sub = ess[ess["method"] == method]
+        runs = list(sub.groupby([c for c in ("shard", "length", "population") if c in sub.columns], sort=True))
+        for k, (key, run) in enumerate(runs):
+            run = run.sort_values("t", ascending=False)
+            label = " ".join(str(v) for v in (key if isinstance(key, tuple) else (key,)))
+            if len(runs) > 8:  # too many for a legend: one entry says what the lines are
+                label = f"{len(runs)} batches (one line each)" if k == 0 else None
+            ax.plot(run["t"], run["ess"] / run["size"], lw=1.0, alpha=0.8, color=_color(k), label=label)
+        if threshold is not None:
+            ax.axhline(threshold, color="0.3", ls="--", lw=0.9, label=f"resampling threshold ({threshold:g} B)")
+        if until:
+            ax.axvline(until, color="0.6", ls=":", lw=0.9, label=f"no resampling below t = {until:g}")
+        ax.set_title(str(method), fontsize=10)
+        ax.set_xlabel("t (forward time)")
+        ax.set_xlim(float(sub["t"].max()), float(sub["t"].min()))  # sampling runs from t = 1 to t_min
+    axes[0][0].set_ylabel("ESS / population size")
+    axes[0][0].set_ylim(0, 1.05)
+    axes[0][-1].legend(frameon=False, fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
     fig.tight_layout()
     return fig
 

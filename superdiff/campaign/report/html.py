@@ -32,6 +32,7 @@ class CampaignOutputs:
     molecules: pd.DataFrame | None = None
     molecule_metrics: dict[str, Any] | None = None
     provenance: dict[str, Any] | None = None
+    ess: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -43,6 +44,7 @@ def load_outputs(config_path: str | os.PathLike, *, protein_designs=None, protei
     out = CampaignOutputs(config=yaml.safe_load(Path(config_path).read_text()))
     if protein_designs:
         out.protein_designs = pd.read_parquet(protein_designs)
+        out.ess = shard_ess(out.protein_designs)
     if protein_summary:
         out.protein_summary = pd.read_csv(protein_summary)
     if trajectories:
@@ -54,6 +56,30 @@ def load_outputs(config_path: str | os.PathLike, *, protein_designs=None, protei
     if provenance:
         out.provenance = json.loads(Path(provenance).read_text())
     return out
+
+
+def shard_ess(designs: pd.DataFrame) -> pd.DataFrame | None:
+    """The ``ess.parquet`` files of the shard folders the designs came from (product runs), with ``method`` and
+    ``shard`` columns; None when there are none. A shard folder is the folder of a design's ``pdb_path``."""
+    if "pdb_path" not in designs.columns:
+        return None
+    folders = designs[["method", "pdb_path"]].dropna().assign(folder=lambda f: f["pdb_path"].map(
+        lambda p: str(Path(p).parent)))
+    frames = []
+    for (method, folder), _ in folders.groupby(["method", "folder"], sort=False):
+        path = Path(folder) / "ess.parquet"
+        if path.is_file():
+            frame = pd.read_parquet(path)
+            frames.append(frame.assign(method=method, shard=Path(folder).name))
+    return pd.concat(frames, ignore_index=True) if frames else None
+
+
+def _resampling_settings() -> tuple[float | None, float | None]:
+    """The protein sampler's product resampling: ESS threshold (fraction of the population) and ``resample_until``."""
+    from superdiff.engine.operators import Product
+    from superdiff.proteins.sampling import PRODUCT_RESAMPLE_UNTIL
+
+    return Product().ess_threshold, PRODUCT_RESAMPLE_UNTIL
 
 
 def figure_png(fig) -> str:
@@ -96,7 +122,9 @@ def molecule_table(metrics: dict[str, Any]) -> pd.DataFrame:
 PROTEIN_COLUMNS = ["method", "operator", "n_designs", "lengths", "designable_fraction", "mean_min_sc_rmsd",
                    "novel_fraction_tm_lt_0_5", "novel_fraction_tm_lt_0_3", "mean_max_tm", "n_clusters",
                    "cluster_fraction", "mean_pairwise_tm", "mean_helix_fraction", "mean_strand_fraction",
-                   "mean_coil_fraction", "mean_mpnn_nll", "mean_kappa_final_0", "mean_kappa_final_1"]
+                   "mean_coil_fraction", "ss_methods", "mpnn_models", "mean_mpnn_nll", "mean_geom_n_ca_ok",
+                   "mean_geom_ca_c_ok", "mean_geom_c_n_ok", "mean_geom_ca_ca_ok", "clash_free_fraction",
+                   "mean_kappa_final_0", "mean_kappa_final_1"]
 
 STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
@@ -150,10 +178,18 @@ def render(outputs: CampaignOutputs) -> str:
                              "Per method: designable fraction (when refolded), fraction novel (max TM < 0.5 to the "
                              "reference set) and diversity (clusters per design at TM 0.5)."))
         d = outputs.protein_designs
-        parts.append(_figure(figures.secondary_structure_bars(d), "Mean secondary structure per method (P-SEA)."))
+        parts.append(_figure(figures.secondary_structure_bars(d), "Mean secondary structure per method (DSSP for "
+                             "full N-CA-C-O backbones, P-SEA for Cα-only designs)."))
         parts.append(_figure(figures.helix_strand_scatter(d),
-                             "Helix versus strand: per design, helix vs strand fraction (left) and the log density "
-                             "under each expert (right; AND designs should sit near the diagonal)."))
+                             "Helix versus strand: per design, helix vs strand fraction coloured by method, marked by "
+                             "the secondary-structure method (left), and the log density under each expert (right; "
+                             "AND designs should sit near the diagonal)."))
+        if outputs.ess is not None:
+            threshold, until = _resampling_settings()
+            parts.append(_figure(figures.effective_sample_size(outputs.ess, threshold, until),
+                                 "Effective sample size of the product runs' SMC populations per step (one line per "
+                                 "shard and batch), as a fraction of the population; a population is resampled "
+                                 "when it falls below the dashed threshold."))
         parts.append(_figure(figures.novelty_histogram(d), "Novelty: max TM-score of each design to the "
                              "reference set."))
         if outputs.trajectories is not None:

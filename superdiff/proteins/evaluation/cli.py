@@ -318,8 +318,9 @@ def _cmd_diversity(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------- secondary structure
 def _cmd_secondary_structure(args: argparse.Namespace) -> int:
     from superdiff.proteins.evaluation.secondary_structure import secondary_structure
+    from superdiff.proteins.quality import backbone_geometry, geometry_settings
 
-    settings = {**_input_settings(args), "method": args.method}
+    settings = {**_input_settings(args), "method": args.method, "dssp": "pydssp", "geometry": geometry_settings()}
     designs = _designs(args)
     rows, todo = _split_done(args, settings, designs)
     for design in todo:
@@ -331,9 +332,10 @@ def _cmd_secondary_structure(args: argparse.Namespace) -> int:
         except Exception as err:
             rows.append(_failure(design, reason=f"secondary structure failed ({type(err).__name__}: {err})"))
             continue
+        geometry = backbone_geometry(design.backbone.ca, design.backbone.atoms)
         rows.append({"design_id": design.design_id, "path": design.path, "status": "ok", "reason": "",
                      "length": len(design.backbone), "ss_method": ss.method, "ss_states": ss.states,
-                     **ss.fractions()})
+                     **ss.fractions(), **geometry.to_row()})
     rows = _in_design_order(rows, designs)
     write_table(args.out, rows, settings)
     print(f"secondary-structure: {sum(r['status'] == 'ok' for r in rows)} designs -> {args.out}")
@@ -391,7 +393,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=0, help="processes (0 = all cores)")
     p.set_defaults(func=_cmd_diversity)
 
-    p = sub.add_parser("secondary-structure", help="helix / strand / coil fractions (P-SEA or DSSP)")
+    p = sub.add_parser("secondary-structure",
+                       help="helix / strand / coil fractions (DSSP or P-SEA) and backbone geometry checks")
     _add_design_args(p, "secondary-structure table (parquet)")
     p.add_argument("--method", choices=("auto", "psea", "dssp"), default="auto")
     p.set_defaults(func=_cmd_secondary_structure)

@@ -1,22 +1,24 @@
 """Secondary-structure content: helix / strand / coil fractions.
 
-``psea`` uses biotite's P-SEA (``annotate_sse``), which needs only Cα. ``dssp`` runs ``mkdssp`` through biotite
-and needs the full N-CA-C-O backbone; its 8 states map to helix (H, G, I), strand (E, B) and coil (the rest).
-``auto`` uses DSSP when ``mkdssp`` is installed and the backbone is complete, else P-SEA.
+``dssp`` runs DSSP on the full N-CA-C-O backbone with ``pydssp`` (pure numpy: DSSP's electrostatic hydrogen-bond
+energy with backbone amide hydrogens placed from the N-CA-C-O geometry, then helices from i→i+3/4/5 turns and
+strands from bridge ladders, in DSSP's 3 classes H / E / coil). ``psea`` uses biotite's P-SEA (``annotate_sse``),
+which needs only Cα. ``auto`` uses DSSP when every residue has N, CA, C and O, else P-SEA; the method used is
+recorded per design.
 """
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 
 import numpy as np
 
+from superdiff.proteins.secondary import ca_atom_array
 from superdiff.proteins.structure import Backbone
 
 SS_METHODS = ("auto", "psea", "dssp")
-_DSSP_CLASS = {"H": "H", "G": "H", "I": "H", "E": "E", "B": "E"}
 _PSEA_CLASS = {"a": "H", "b": "E"}
+_DSSP_CLASS = {"H": "H", "E": "E"}  # pydssp's c3 alphabet: "-" (coil), "H", "E"
 
 
 @dataclass(frozen=True)
@@ -36,44 +38,46 @@ class SecondaryStructure:
 
 
 def dssp_available() -> bool:
-    return shutil.which("mkdssp") is not None
-
-
-def _atom_array(backbone: Backbone, full: bool):
-    import biotite.structure as struc
-
-    one_to_three = {"A": "ALA", "R": "ARG", "N": "ASN", "D": "ASP", "C": "CYS", "Q": "GLN", "E": "GLU",
-                    "G": "GLY", "H": "HIS", "I": "ILE", "L": "LEU", "K": "LYS", "M": "MET", "F": "PHE",
-                    "P": "PRO", "S": "SER", "T": "THR", "W": "TRP", "Y": "TYR", "V": "VAL"}
-    names = ("N", "CA", "C", "O") if full else ("CA",)
-    coords = backbone.atoms if full else backbone.ca[:, None]
-    length = len(backbone)
-    array = struc.AtomArray(length * len(names))
-    array.coord = np.asarray(coords, dtype=np.float32).reshape(-1, 3)
-    array.chain_id[:] = "A"
-    array.res_id = np.repeat(np.arange(1, length + 1), len(names))
-    array.res_name = np.repeat([one_to_three.get(c, "GLY") for c in backbone.sequence], len(names))
-    array.atom_name = np.tile(names, length)
-    array.element = np.tile([n[0] for n in names], length)
-    array.hetero[:] = False
-    return array
+    """Whether ``pydssp`` (a dependency of superdiff) can be imported."""
+    try:
+        import pydssp  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def resolve_ss_method(method: str, backbone: Backbone) -> str:
-    """``auto`` -> ``dssp`` if ``mkdssp`` is installed and all N-CA-C-O atoms are present, else ``psea``.
+    """``auto`` -> ``dssp`` when all N-CA-C-O atoms are present (and pydssp is installed), else ``psea``.
 
     Raises:
-        ValueError: unknown method, or ``dssp`` requested without ``mkdssp`` or without a full backbone.
+        ValueError: unknown method, or ``dssp`` requested for a Cα-only backbone or without pydssp.
     """
     if method not in SS_METHODS:
         raise ValueError(f"secondary-structure method must be one of {SS_METHODS}, got {method!r}")
     if method == "auto":
-        return "dssp" if dssp_available() and backbone.atoms is not None else "psea"
-    if method == "dssp" and not dssp_available():
-        raise ValueError("secondary-structure method 'dssp' needs mkdssp on PATH")
+        return "dssp" if backbone.atoms is not None and dssp_available() else "psea"
     if method == "dssp" and backbone.atoms is None:
         raise ValueError("secondary-structure method 'dssp' needs the full N-CA-C-O backbone; this one is Cα-only")
+    if method == "dssp" and not dssp_available():
+        raise ValueError("secondary-structure method 'dssp' needs the pydssp package (pip install pydssp==0.9.1)")
     return method
+
+
+def dssp_states(atoms: np.ndarray, sequence: str | None = None) -> str:
+    """DSSP states (``H`` / ``E`` / ``C``) of one chain's backbone ``[L, 4, 3]`` (N, CA, C, O in Å).
+
+    Prolines (from ``sequence``) donate no hydrogen bond, as in DSSP.
+    """
+    import pydssp
+
+    atoms = np.asarray(atoms, dtype=np.float64)
+    if atoms.ndim != 3 or atoms.shape[1:] != (4, 3):
+        raise ValueError(f"atoms must have shape [L, 4, 3] (N, CA, C, O), got {atoms.shape}")
+    if len(atoms) < 3:
+        return "C" * len(atoms)
+    donors = None if sequence is None else np.array([c != "P" for c in sequence], dtype=float)
+    codes = pydssp.assign(atoms, donor_mask=donors, out_type="c3")
+    return "".join(_DSSP_CLASS.get(str(c), "C") for c in codes)
 
 
 def secondary_structure(backbone: Backbone, method: str = "auto") -> SecondaryStructure:
@@ -86,11 +90,8 @@ def secondary_structure(backbone: Backbone, method: str = "auto") -> SecondarySt
         raise ValueError(f"non-finite coordinates (NaN or inf) in {backbone.source or 'the backbone'}; "
                          "expected finite coordinates in Å")
     if method == "dssp":
-        from biotite.application.dssp import DsspApp
-
-        codes = DsspApp.annotate_sse(_atom_array(backbone, full=True))
-        states = "".join(_DSSP_CLASS.get(str(c), "C") for c in codes)
-    else:
-        codes = struc.annotate_sse(_atom_array(backbone, full=False))
-        states = "".join(_PSEA_CLASS.get(str(c), "C") for c in codes)
-    return SecondaryStructure(states, method)
+        return SecondaryStructure(dssp_states(backbone.atoms, backbone.sequence), method)
+    if len(backbone) < 5:  # P-SEA needs a few consecutive Cα
+        return SecondaryStructure("C" * len(backbone), method)
+    codes = struc.annotate_sse(ca_atom_array(backbone.ca))
+    return SecondaryStructure("".join(_PSEA_CLASS.get(str(c), "C") for c in codes), method)

@@ -64,3 +64,18 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+def write_full_backbone(path: Path, atoms: np.ndarray) -> Path:
+    """A poly-Gly PDB with N, CA, C, O of every residue (``atoms [L, 4, 3]``, Å): what full-backbone experts write."""
+    length = len(atoms)
+    array = struc.AtomArray(length * 4)
+    array.coord = np.asarray(atoms, dtype=np.float32).reshape(-1, 3)
+    array.chain_id[:] = "A"
+    array.res_id = np.repeat(np.arange(1, length + 1), 4)
+    array.res_name[:] = "GLY"
+    array.atom_name = np.tile(["N", "CA", "C", "O"], length)
+    array.element = np.tile(["N", "C", "C", "O"], length)
+    array.hetero[:] = False
+    strucio.save_structure(str(path), array)
+    return path

@@ -123,6 +123,10 @@ def test_novelty_diversity_secondary_structure(designs_dir, tmp_path):
     check_failures(frame)
     ok = frame[frame["status"] == "ok"].set_index("design_id")
     assert ok.loc["good_ca", "ss_method"] == "psea" and ok.loc["good_full", "helix_fraction"] > 0.6
+    assert ok.loc["good_full", "ss_method"] == "dssp"
+    assert ok.loc["good_full", "geom_full_backbone"] and not ok.loc["good_ca", "geom_full_backbone"]
+    assert ok.loc["good_full", "geom_c_n_ok"] > 0.95 and np.isnan(ok.loc["good_ca", "geom_c_n_ok"])
+    assert ok.loc["good_full", "geom_clash_free"] and ok.loc["good_ca", "geom_ca_ca_ok"] > 0.95
 
 
 def test_bad_arguments_give_clear_errors(tmp_path, capsys):
@@ -175,3 +179,26 @@ def test_duplicate_design_ids_are_reported(tmp_path, real_chain):
     first, second = load_designs(folder)
     assert first.ok and first.design_id == "x" and first.path.endswith("x.pdb")
     assert not second.ok and second.design_id == "x.pdb.gz" and "duplicate design_id 'x'" in second.reason
+
+
+def test_full_backbones_go_to_dssp_and_vanilla_mpnn_calpha_to_psea_and_ca_mpnn(tmp_path):
+    from superdiff.proteins.ideal import ideal_chain
+    from superdiff.proteins.structure import write_ca_pdb
+
+    from .conftest import write_full_backbone
+
+    folder = tmp_path / "designs"
+    folder.mkdir()
+    helix = ideal_chain("helix", 30)
+    write_full_backbone(folder / "full.pdb", helix)
+    write_ca_pdb(folder / "ca.pdb", helix[:, 1])
+    sequences, ss = tmp_path / "sequences.parquet", tmp_path / "ss.parquet"
+    common = ["--designs-dir", str(folder), "--no-progress"]
+    assert main(["inverse-fold", *common, "--out", str(sequences), "--n-sequences", "1"]) == 0
+    assert main(["secondary-structure", *common, "--out", str(ss)]) == 0
+    models = pd.read_parquet(sequences).set_index("design_id")["mpnn_model"]
+    assert models.to_dict() == {"full": "proteinmpnn/vanilla/v_48_020", "ca": "proteinmpnn/ca/v_48_020"}
+    table = pd.read_parquet(ss).set_index("design_id")
+    assert table["ss_method"].to_dict() == {"full": "dssp", "ca": "psea"}
+    assert table.loc["full", "ss_states"] == "C" + "H" * 28 + "C"
+    assert table.loc["full", "geom_n_ca_ok"] == pytest.approx(1.0, abs=0) and table.loc["full", "geom_clash_free"]

@@ -98,3 +98,16 @@ def test_recovery_on_chains_of_the_builtin_reference_set(ca_model):
         backbone = Backbone(chain.ca, chain.sequence)
         recoveries += [d.recovery for d in design_sequences(ca_model, backbone, n=2, temperature=0.1, seed=i)]
     assert np.mean(recoveries) > 5 * RANDOM_RECOVERY, recoveries
+
+
+def test_vanilla_model_designs_an_ideal_full_backbone_helix():
+    from superdiff.proteins.ideal import ideal_chain
+
+    atoms = ideal_chain("helix", 40).astype(np.float32)
+    backbone = Backbone(atoms[:, 1], "G" * 40, atoms=atoms)  # poly-Gly: as full-backbone experts write it
+    assert resolve_variant("auto", backbone) == "vanilla"
+    designed = design_sequences(load_mpnn("vanilla"), backbone, n=2, temperature=0.1, seed=0)
+    assert all(len(d.sequence) == 40 and np.isfinite(d.nll) and 0 < d.nll < np.log(20) for d in designed)
+    assert all(np.isnan(d.recovery) for d in designed)  # no native sequence to recover
+    helix_formers = np.mean([c in "AELKMQR" for d in designed for c in d.sequence])
+    assert helix_formers > 0.7, [d.sequence for d in designed]
