@@ -214,6 +214,12 @@ def test_geometry_ss_method_and_mpnn_model_reach_the_tables(tmp_path):
     assert row["mean_geom_n_clashes"] == pytest.approx(1.0) and row["clash_free_fraction"] == pytest.approx(0.5)
     assert row["ss_methods"] == "dssp:2,psea:2" and row["full_backbone_fraction"] == 0.5
     assert row["mpnn_models"] == "proteinmpnn/ca/v_48_020:2,proteinmpnn/vanilla/v_48_020:2"
+    # with refolding on, the model comes from the self-consistency table instead
+    (method_dir / "sequences.parquet").unlink()
+    pd.DataFrame({"design_id": ids, "status": "ok", "reason": "", "min_sc_rmsd": 1.0, "designable": True,
+                  "mpnn_model": "proteinmpnn/vanilla/v_48_020"}).to_parquet(method_dir / "self_consistency.parquet")
+    designs = campaign_designs([method_dir])
+    assert set(designs["mpnn_model"]) == {"proteinmpnn/vanilla/v_48_020"}
 
 
 def test_scatter_marks_the_ss_method_and_ess_draws_every_batch_and_the_threshold(tmp_path):

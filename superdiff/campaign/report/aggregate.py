@@ -32,7 +32,7 @@ SSE_COLUMNS = ("helix_fraction", "strand_fraction", "coil_fraction", "ss_states"
 GEOMETRY_COLUMNS = ("geom_n_ca_ok", "geom_ca_c_ok", "geom_c_n_ok", "geom_ca_ca_ok", "geom_n_clashes",
                     "geom_min_distance", "geom_clash_free", "geom_full_backbone")
 SC_COLUMNS = ("min_sc_rmsd", "max_sc_tm", "plddt_at_min_rmsd", "max_plddt", "designable", "designable_reason",
-              "n_unique_sequences", "best_native_recovery")
+              "n_unique_sequences", "best_native_recovery", "mpnn_model")
 DIVERSITY_COLUMNS = ("cluster", "mean_tm_to_others")
 
 

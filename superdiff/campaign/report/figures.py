@@ -128,10 +128,13 @@ def effective_sample_size(ess: pd.DataFrame | None, threshold: float | None = No
     fig, axes = plt.subplots(1, len(methods), figsize=(4.2 * len(methods) + 1.4, 3.4), squeeze=False, sharey=True)
     for ax, method in zip(axes[0], methods, strict=True):
         sub = ess[ess["method"] == method]
-        runs = list(sub.groupby([c for c in ("shard", "length", "population") if c in sub.columns], sort=True))
+        columns = [c for c in ("shard", "length", "population") if c in sub.columns]
+        runs = list(sub.groupby(columns, sort=True))
         for k, (key, run) in enumerate(runs):
             run = run.sort_values("t", ascending=False)
-            label = " ".join(str(v) for v in (key if isinstance(key, tuple) else (key,)))
+            names = dict(zip(columns, key if isinstance(key, tuple) else (key,), strict=True))
+            label = " ".join([str(names.get("shard", "")), *([f"L{names['length']}"] if "length" in names else []),
+                              *([f"batch from design {names['population']}"] if "population" in names else [])]).strip()
             if len(runs) > 8:  # too many for a legend: one entry says what the lines are
                 label = f"{len(runs)} batches (one line each)" if k == 0 else None
             ax.plot(run["t"], run["ess"] / run["size"], lw=1.0, alpha=0.8, color=_color(k), label=label)
