@@ -103,12 +103,25 @@ def sample_settings(args: argparse.Namespace) -> dict[str, Any]:
             "steps": s["steps"], "curvature_correction": s["curvature_correction"],
             "and_log_ratio": args.and_log_ratio, "and_target": s["and_target"], "calibration": args.calibration,
             "kappa_from": args.kappa_from, "exponents": s["exponent"],
-            "weights": str(args.weights) if args.weights else None}
+            "weights": str(args.weights) if args.weights else None, "latent_model": args.latent_model}
 
 
 #: keywords of :meth:`MoleculeSampler.sample` taken from :func:`sample_settings` as they are
 SAMPLE_KEYWORDS = ("index", "guidance", "num", "first_index", "seed", "steps", "curvature_correction",
                    "and_log_ratio", "and_target", "calibration", "kappa_from", "exponents")
+
+
+def _cached_typical_path(args, settings: dict[str, Any], sampler):
+    """``--typical-path FILE``: the campaign's AND calibration, checked against this run's settings (None without
+    the flag)."""
+    if args.typical_path is None:
+        return None
+    if settings["method"] != "and" or settings["and_target"] != "typical":
+        raise ValueError(f"--typical-path {args.typical_path}: only --method and with --and-target typical uses a "
+                         f"calibration (this run: method {settings['method']}, and_target {settings['and_target']})")
+    from superdiff.molecules.calibration import calibration_settings, read_calibration
+
+    return read_calibration(args.typical_path, calibration_settings(settings, sampler.fingerprint))
 
 
 def cmd_sample(args) -> int:
@@ -125,15 +138,41 @@ def cmd_sample(args) -> int:
         if target.exists() and prov.exists() and not args.force and same_settings(prov, settings):
             print(f"{target} exists with the same settings; skipping (use --force to redo)")
             return 0
-        sampler = MoleculeSampler.load(args.weights, method_settings(args)["device"])
+        sampler = MoleculeSampler.load(args.weights, method_settings(args)["device"], args.latent_model)
+        typical_path = _cached_typical_path(args, settings, sampler)
         frame, timing = sampler.sample(settings["conditions"], settings["method"], batch_size=args.batch_size,
-                                       progress=True, **{k: settings[k] for k in SAMPLE_KEYWORDS})
+                                       typical_path=typical_path, progress=True,
+                                       **{k: settings[k] for k in SAMPLE_KEYWORDS})
         write_parquet_atomic(target, frame)
-        summary = {"validity": float(frame["valid"].mean()), **timing}
+        summary = {"validity": float(frame["valid"].mean()), **timing,
+                   "typical_path": str(args.typical_path) if typical_path is not None else None}
         if len(settings["conditions"]) >= 2:
             summary.update(composition_table(frame, settings["conditions"]))
         write_provenance(out, {**settings, "summary": summary})
     print(json.dumps(summary, indent=2))
+    return 0
+
+
+def cmd_calibrate(args) -> int:
+    """``calibrate-molecules``: AND's typical-path calibration of one method, computed once for every shard."""
+    _threads()
+    from superdiff.molecules.calibration import calibration_settings, write_calibration
+    from superdiff.molecules.sampling import MoleculeSampler
+
+    s = method_settings(args)
+    if s["method"] != "and" or s["and_target"] != "typical":
+        raise ValueError(f"calibrate-molecules: method {s['method']!r} with and_target {s['and_target']!r} has no "
+                         "calibration; only --method and with --and-target typical has one")
+    sampler = MoleculeSampler.load(args.weights, s["device"], args.latent_model)
+    run = {"conditions": list(s["condition"]), "guidance": s["guidance"], "kappa_from": args.kappa_from,
+           "seed": s["seed"], "steps": s["steps"], "calibration": args.calibration, "latent_model": args.latent_model}
+    settings = calibration_settings(run, sampler.fingerprint)
+    path = sampler.typical_path(settings["conditions"], guidance=s["guidance"], kappa_from=args.kappa_from,
+                                seed=s["seed"], steps=s["steps"], batch_size=args.batch_size,
+                                calibration=args.calibration, progress=True)
+    write_calibration(args.out, settings, path)
+    print(f"AND calibration ({len(settings['conditions'])} conditions x {args.calibration} designs, "
+          f"{s['steps']} steps) -> {args.out}")
     return 0
 
 
@@ -224,6 +263,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _register_train_autoencoder(sub)
     _register_train_diffusion(sub)
     _register_sample_molecules(sub)
+    _register_calibrate_molecules(sub)
     _register_score_molecules(sub)
     _register_molecule_metrics(sub)
 
@@ -314,26 +354,52 @@ def _add_method_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--device", default=None, help=f"torch device (default {d['device']})")
 
 
-def _register_sample_molecules(sub: argparse._SubParsersAction) -> None:
+def _add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """The options sample-molecules and calibrate-molecules share besides the method: calibration size, κ
+    recipe, batch, weights and the latent model."""
     from superdiff.engine.guidance import DEFAULT_KAPPA_FROM, KAPPA_FROM
-    from superdiff.molecules.sampling import DEFAULT_AND_LOG_RATIO, DEFAULT_CALIBRATION
+    from superdiff.molecules.latent_model import BUILTIN
+    from superdiff.molecules.sampling import DEFAULT_CALIBRATION
 
-    p = sub.add_parser("sample-molecules", help="sample molecules under composed property conditions")
-    _add_method_arguments(p)
-    p.add_argument("--num", type=int, required=True)
-    p.add_argument("--first-index", type=int, default=0,
-                   help="number the designs from this index (a shard of a larger run); seeds follow the index")
     p.add_argument("--batch-size", type=int, default=500)
-    p.add_argument("--and-log-ratio", type=float, default=DEFAULT_AND_LOG_RATIO,
-                   help="AND only, two conditions: extra target final log q_1 - log q_2 in nats")
     p.add_argument("--calibration", type=int, default=DEFAULT_CALIBRATION,
                    help="--and-target typical: calibration designs per condition (same for every shard)")
     p.add_argument("--kappa-from", choices=KAPPA_FROM, default=DEFAULT_KAPPA_FROM,
                    help="solve κ for the guided step (default) or, as the reference code, for the unguided one")
-    p.add_argument("--weights", type=Path, default=None)
+    p.add_argument("--weights", type=Path, default=None,
+                   help="molecule weights folder: predictors and the built-in latent model")
+    p.add_argument("--latent-model", default=BUILTIN,
+                   help="the latent model: builtin (SELFIES VAE + latent diffusion) or module:factory returning an "
+                        "object with the latent-model contract (docs/molecules.md)")
+
+
+def _register_sample_molecules(sub: argparse._SubParsersAction) -> None:
+    from superdiff.molecules.sampling import DEFAULT_AND_LOG_RATIO
+
+    p = sub.add_parser("sample-molecules", help="sample molecules under composed property conditions")
+    _add_method_arguments(p)
+    _add_run_arguments(p)
+    p.add_argument("--num", type=int, required=True)
+    p.add_argument("--first-index", type=int, default=0,
+                   help="number the designs from this index (a shard of a larger run); seeds follow the index")
+    p.add_argument("--and-log-ratio", type=float, default=DEFAULT_AND_LOG_RATIO,
+                   help="AND only, two conditions: extra target final log q_1 - log q_2 in nats")
+    p.add_argument("--typical-path", type=Path, default=None,
+                   help="AND (typical): the calibration written by calibrate-molecules for these settings, "
+                        "instead of computing it in this run (refused if its settings differ)")
     p.add_argument("--force", action="store_true")
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=cmd_sample)
+
+
+def _register_calibrate_molecules(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("calibrate-molecules",
+                       help="AND (and_target typical): compute the calibration pass once for every shard")
+    _add_method_arguments(p)
+    _add_run_arguments(p)
+    p.add_argument("--out", type=Path, required=True, help="calibration JSON (read by sample-molecules "
+                                                           "--typical-path)")
+    p.set_defaults(func=cmd_calibrate)
 
 
 def _register_score_molecules(sub: argparse._SubParsersAction) -> None:

@@ -40,7 +40,7 @@ def sample_guided(
     operator: Operator,
     *,
     guidance: float,
-    dim: int,
+    shape: Sequence[int],
     seeds: Sequence[int],
     steps: int,
     t_min: float = 1e-3,
@@ -56,12 +56,12 @@ def sample_guided(
         cond_models: M conditional score models ``(x [B, D], t [B]) -> [B, D]``.
         uncond_model: the shared unconditional score model.
         guidance: ``w > 0``; 1 means no guidance.
-        dim: latent dimension D.
+        shape: one latent's shape, e.g. ``(D,)``.
         seeds: one seed per design (batch-invariant results).
         batch_size: designs per chunk (results do not depend on it).
         kappa_from: see :class:`superdiff.Guidance`.
     """
-    result = sample(list(cond_models), schedule, operator, shape=(dim,), seeds=list(seeds), steps=steps,
+    result = sample(list(cond_models), schedule, operator, shape=tuple(shape), seeds=list(seeds), steps=steps,
                     model_batch=MODEL_BATCH,
                     t_min=t_min, batch_size=batch_size, record=True, progress=progress, device=device, dtype=dtype,
                     guidance=Guidance(uncond_model, float(guidance), kappa_from))
@@ -76,7 +76,7 @@ def sample_guided_product(
     *,
     guidance: float,
     exponents: Sequence[float] | None,
-    dim: int,
+    shape: Sequence[int],
     seeds: Sequence[int],
     steps: int,
     t_min: float = 1e-3,
@@ -96,7 +96,7 @@ def sample_guided_product(
     if len(c) != len(cond_models):
         raise ValueError(f"--exponent has {len(c)} values, expected one per condition ({len(cond_models)})")
     weights = [1.0 - guidance * sum(c), *(guidance * ci for ci in c)]
-    result = sample([uncond_model, *cond_models], schedule, Product(weights), shape=(dim,), seeds=list(seeds),
+    result = sample([uncond_model, *cond_models], schedule, Product(weights), shape=tuple(shape), seeds=list(seeds),
                     model_batch=MODEL_BATCH,
                     steps=steps, t_min=t_min, batch_size=batch_size, progress=progress, device=device)
     kappa = torch.tensor(c, dtype=torch.float64).expand(len(seeds), -1)

@@ -1,7 +1,8 @@
 """Label-conditioned ε-prediction network on the autoencoder's (standardised) latent, VP schedule.
 
-``eps_net(x [B, D], t [B], cond [B, 2K]) -> ε̂ [B, D]``; :class:`ConditionalScore` turns it into the score
-``s = −ε̂ / σ_t`` of one fixed condition (superdiff.models.from_epsilon), which is what the engine composes.
+``eps_net(x [B, D], t [B], cond [B, 2K]) -> ε̂ [B, D]``; :class:`superdiff.molecules.loading.BuiltinLatentModel`
+exposes it through the latent-model contract, whose ε-adapter (``superdiff.engine.models.from_epsilon``) turns each
+condition's branch into the score ``s = −ε̂ / σ_t`` the engine composes.
 """
 
 from __future__ import annotations
@@ -93,24 +94,3 @@ class EpsilonNet(nn.Module):
     @classmethod
     def load(cls, weights: Path, config: Path, device: str | torch.device = "cpu") -> EpsilonNet:
         return load_module(cls, DiffusionConfig, weights, config, device)
-
-
-class ConditionalScore:
-    """Score model ``(x [B, D], t [B]) -> ∇ log q_t(x | required labels)`` of one fixed condition.
-
-    ``required = ()`` is the unconditional model. Satisfies superdiff.models.ScoreModel.
-    """
-
-    def __init__(self, net: EpsilonNet, required: tuple[str, ...]):
-        conditions.check_conditions(required, net.config.labels)
-        self.net = net
-        self.required = tuple(required)
-        self.schedule = net.schedule()
-
-    def __call__(self, x: Tensor, t: Tensor) -> Tensor:
-        cond = conditions.encode(self.required, self.net.config.labels, x.shape[0], x.device)
-        sigma = self.schedule.sigma(t.to(torch.float64)).to(x.dtype)
-        return -self.net(x, t, cond) / sigma[:, None]
-
-    def __repr__(self) -> str:
-        return f"ConditionalScore({'+'.join(self.required) or 'unconditional'})"

@@ -20,8 +20,15 @@ from superdiff.engine.devices import check_device
 from superdiff.engine.guidance import DEFAULT_KAPPA_FROM
 from superdiff.molecules import conditions
 from superdiff.molecules.guidance import MODEL_BATCH, GuidedResult, sample_guided, sample_guided_product
-from superdiff.molecules.latent_diffusion import ConditionalScore
-from superdiff.molecules.loading import load_autoencoder, load_diffusion
+from superdiff.molecules.latent_model import (
+    BUILTIN,
+    branch_score,
+    check_denoiser,
+    check_latent_spec,
+    load_latent_model,
+    model_fingerprint,
+    sampling_path,
+)
 from superdiff.molecules.predictors import PropertyPredictor
 from superdiff.molecules.weights import default_weights_dir
 
@@ -127,72 +134,101 @@ def make_operator(method: str, num_conditions: int, index: int = 0, temperature:
 
 @dataclass
 class MoleculeSampler:
-    """Loaded models (autoencoder, latent diffusion, predictors) ready to sample and score."""
+    """A latent model (:mod:`superdiff.molecules.latent_model`; the built-in one unless ``latent_model`` names a
+    ``module:factory``) and the property predictors, ready to sample and score. The sampler uses the latent model
+    only through its contract: ``denoise`` on ``path``, ``latent_shape``, ``conditions``, ``decode``."""
 
     weights_dir: Path
     device: torch.device
+    latent_model: str = BUILTIN
 
     def __post_init__(self):
-        self.autoencoder = load_autoencoder(self.weights_dir, self.device)
-        self.net = load_diffusion(self.weights_dir, self.device)
+        self.model = load_latent_model(self.latent_model, self.device, self.weights_dir)
         self.predictor = PropertyPredictor(self.weights_dir)
 
     @classmethod
-    def load(cls, weights_dir: Path | None = None, device: str | torch.device = "cpu") -> MoleculeSampler:
-        return cls(Path(weights_dir or default_weights_dir()), check_device(device))
+    def load(cls, weights_dir: Path | None = None, device: str | torch.device = "cpu",
+             latent_model: str = BUILTIN) -> MoleculeSampler:
+        check_latent_spec(latent_model)
+        return cls(Path(weights_dir or default_weights_dir()), check_device(device), latent_model)
+
+    @property
+    def fingerprint(self) -> str:
+        """What identifies the latent model's weights (keys cached calibrations)."""
+        return model_fingerprint(self.model, self.latent_model)
+
+    def check_conditions(self, conds: Sequence[str]) -> list[str]:
+        """``conds`` checked against the known labels and the latent model's conditions, and the model's
+        denoiser tried once on each branch they use (before any sampling)."""
+        conds = conditions.check_conditions(conds, list(self.model.conditions))
+        if not conds:
+            raise ValueError("give at least one --condition")
+        check_denoiser(self.model, self.latent_model, conds, self.device)
+        return conds
 
     def latents(self, conds: Sequence[str], method: str, *, index: int = 0, guidance: float = 2.0, num: int = 100,
                 seed: int = 0, first_index: int = 0, steps: int = DEFAULT_STEPS, batch_size: int = 500,
                 curvature_correction: bool = True,
                 and_log_ratio: float = DEFAULT_AND_LOG_RATIO, and_target: str = DEFAULT_AND_TARGET,
                 kappa_from: str = DEFAULT_KAPPA_FROM, exponents: Sequence[float] | None = None,
-                calibration: int = DEFAULT_CALIBRATION,
+                calibration: int = DEFAULT_CALIBRATION, typical_path: torch.Tensor | None = None,
                 progress: bool = False) -> tuple[GuidedResult, list[str], list[int]]:
-        """Sample standardised latents; returns (result, names of the tracked conditional models, design seeds)."""
-        conds = conditions.check_conditions(conds, self.net.config.labels)
-        if not conds:
-            raise ValueError("give at least one --condition")
+        """Sample latents; returns (result, names of the tracked conditional models, design seeds).
+
+        ``typical_path``: AND's ``[steps, M]`` calibration (:meth:`typical_path`) computed once for the campaign;
+        None computes it here."""
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        conds = self.check_conditions(conds)
+        if method != "product":  # the operator's own checks (number of conditions, index) before any work
+            make_operator(method, len(conds), index, curvature_correction=curvature_correction)
         if num < 1:
             raise ValueError(f"--num must be >= 1, got {num}")
         if first_index < 0:
             raise ValueError(f"--first-index must be >= 0, got {first_index}")
+        seeds = design_seeds(seed, num, first_index)
+        common = dict(guidance=guidance, shape=self.model.latent_shape, seeds=seeds, steps=steps,
+                      batch_size=batch_size, progress=progress, device=self.device)
+        uncond, path = branch_score(self.model, ()), sampling_path(self.model)
         if method == "product":
-            seeds = design_seeds(seed, num, first_index)
-            result = sample_guided_product([ConditionalScore(self.net, (c,)) for c in conds],
-                                           ConditionalScore(self.net, ()), self.net.schedule(), guidance=guidance,
-                                           exponents=exponents, dim=self.net.config.latent_dim, seeds=seeds,
-                                           steps=steps, batch_size=batch_size, progress=progress, device=self.device)
+            result = sample_guided_product([branch_score(self.model, (c,)) for c in conds], uncond, path,
+                                           exponents=exponents, **common)
             return result, list(conds), seeds
         if method == "joint":
-            models, names = [ConditionalScore(self.net, tuple(conds))], ["+".join(conds)]
+            models, names = [branch_score(self.model, tuple(conds))], ["+".join(conds)]
         else:
-            models, names = [ConditionalScore(self.net, (c,)) for c in conds], list(conds)
-        bias = (and_bias(conds, self.net.config.label_frequency, steps, and_target, and_log_ratio)
-                if method == "and" else None)
+            models, names = [branch_score(self.model, (c,)) for c in conds], list(conds)
+        bias = (and_bias(conds, getattr(self.model, "label_frequency", None) or {}, steps, and_target,
+                         and_log_ratio) if method == "and" else None)
         if method == "and" and and_target == "typical":
-            bias = (self._typical_path(models, guidance, kappa_from, seed, steps, batch_size, calibration, progress)
-                    + torch.tensor(bias, dtype=torch.float64)).tolist()
+            if typical_path is None:
+                typical_path = self.typical_path(conds, guidance=guidance, kappa_from=kappa_from, seed=seed,
+                                                 steps=steps, batch_size=batch_size, calibration=calibration,
+                                                 progress=progress)
+            bias = (typical_path + torch.tensor(bias, dtype=torch.float64)).tolist()
         operator = make_operator(method, len(conds), index, curvature_correction=curvature_correction,
                                  and_bias=bias)
-        seeds = design_seeds(seed, num, first_index)
-        result = sample_guided(models, ConditionalScore(self.net, ()), self.net.schedule(), operator,
-                               guidance=guidance, dim=self.net.config.latent_dim, seeds=seeds, steps=steps,
-                               batch_size=batch_size, kappa_from=kappa_from, progress=progress,
-                               device=self.device)
+        result = sample_guided(models, uncond, path, operator, kappa_from=kappa_from, **common)
         return result, names, seeds
 
-    def _typical_path(self, models, guidance, kappa_from, seed, steps, batch_size, calibration, progress):
-        """``[steps, M]`` AND bias: each condition's mean log-density path on its own guided samples."""
+    def typical_path(self, conds: Sequence[str], *, guidance: float = 2.0, kappa_from: str = DEFAULT_KAPPA_FROM,
+                     seed: int = 0, steps: int = DEFAULT_STEPS, batch_size: int = 500,
+                     calibration: int = DEFAULT_CALIBRATION, progress: bool = False) -> torch.Tensor:
+        """AND's ``[steps, M]`` float64 bias for ``and_target="typical"``: each condition's mean log-density path on
+        its own guided samples (``calibration`` designs per condition, seeds of their own: the same for every
+        shard of a run, so a campaign computes it once: ``superdiff calibrate-molecules``)."""
+        conds = self.check_conditions(conds)
         if calibration < 2:
             raise ValueError(f"--calibration must be >= 2 designs, got {calibration}")
-        return typical_and_bias(models, self.net.schedule(), shape=(self.net.config.latent_dim,),
+        models = [branch_score(self.model, (c,)) for c in conds]
+        return typical_and_bias(models, sampling_path(self.model), shape=self.model.latent_shape,
                                 seeds=calibration_seeds(seed, calibration), steps=steps, batch_size=batch_size,
-                                guidance=engine.Guidance(ConditionalScore(self.net, ()), guidance, kappa_from),
+                                guidance=engine.Guidance(branch_score(self.model, ()), guidance, kappa_from),
                                 progress=progress, device=self.device, model_batch=MODEL_BATCH)
 
     def decode(self, x: torch.Tensor) -> list[str]:
-        """Standardised latents ``[B, D]`` -> SMILES."""
-        return self.autoencoder.decode_smiles(self.net.unstandardise(x.to(self.device)))
+        """Latents ``[B, *latent_shape]`` -> SMILES (the latent model's decoder)."""
+        return self.model.decode(x)
 
     def sample(self, conds: Sequence[str], method: str, **kwargs) -> tuple[pd.DataFrame, dict]:
         """Sample, decode and score: one row per design (smiles, valid, properties, p_<target>, log_q_*, kappa_*)."""

@@ -49,12 +49,12 @@ def test_the_sampler_refuses_non_finite_latents_before_decoding():
 
 
 def test_sample_molecules_with_non_finite_scores_writes_nothing(capsys, tmp_path, monkeypatch):
-    from superdiff.molecules.latent_diffusion import ConditionalScore
+    from superdiff.molecules.loading import BuiltinLatentModel
 
-    monkeypatch.setattr(ConditionalScore, "__call__", lambda self, x, t: torch.full_like(x, float("nan")))
+    monkeypatch.setattr(BuiltinLatentModel, "denoise", lambda self, x, t, required: torch.full_like(x, float("nan")))
     out = tmp_path / "out"
     rc, _, err = run_cli(capsys, *SAMPLE, "--out", out)
-    error_line(rc, err, "sample-molecules", "designs 0..1: model 0 (ConditionalScore(gsk3b)) returned non-finite",
+    error_line(rc, err, "sample-molecules", "designs 0..1: model 0 (EpsilonScore(denoiser(gsk3b), VPLinear(",
                "no molecules were produced")
     assert not (out / "molecules.parquet").exists() and not (out / "provenance.json").exists()
 

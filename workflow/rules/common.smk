@@ -60,6 +60,8 @@ SHARD = f"{OUT}/proteins/shards/{{method}}/L{{length}}/seeds{{first}}-{{stop}}"
 SHARD_NAME = "{method}/L{length}/seeds{first}-{stop}"
 METHOD = f"{OUT}/proteins/methods/{{method}}"
 MOLECULE_SHARD = f"{OUT}/molecules/samples/{{method}}/seeds{{first}}-{{stop}}"
+# AND (typical): the method's calibration pass, computed once (calibrate_molecules)
+MOLECULE_CALIBRATION = f"{OUT}/molecules/calibration/{{method}}.json"
 
 
 wildcard_constraints:
@@ -119,6 +121,46 @@ def molecule_shard_tables(wildcards=None):
         for m in MOLECULES.methods
         for a, b in MOLECULES.seeds.shards()
     ]
+
+
+def calibrated_molecule_methods():
+    """Molecule methods whose AND follows a typical path (one calibration job each)."""
+    return [
+        name
+        for name, entry in METHODS["molecules"].items()
+        if entry["operator"] == "and" and entry["and_target"] == "typical"
+    ]
+
+
+def molecule_calibration(wildcards):
+    """The method's calibration file, or nothing for a method without one."""
+    if wildcards.method not in calibrated_molecule_methods():
+        return []
+    return [MOLECULE_CALIBRATION.format(method=wildcards.method)]
+
+
+def molecule_calibration_flag(wildcards):
+    """``--typical-path FILE`` for a method with a calibration, else empty."""
+    files = molecule_calibration(wildcards)
+    return shlex.join(["--typical-path", *files]) if files else ""
+
+
+def molecule_calibration_args(wildcards):
+    """calibrate-molecules' flags: only the settings a calibration depends on. They are the job's params (with
+    the weights' fingerprint), so editing e.g. curvature_correction re-samples the shards but keeps the
+    calibration."""
+    e = METHODS["molecules"][wildcards.method]
+    args = ["--method", "and", "--and-target", "typical", "--seed", str(e["seed"])]
+    args += ["--guidance", str(e["guidance"]), "--steps", str(e["steps"])]
+    args += ["--device", e["device"]]
+    for condition in e["conditions"]:
+        args += ["--condition", condition]
+    return shlex.join(args)
+
+
+def molecule_weights_fingerprint(wildcards):
+    """The weights the calibration samples with (a params value: retrained weights re-run it)."""
+    return METHODS["molecules"][wildcards.method]["weights_fingerprint"]
 
 
 def trajectory_tables():
