@@ -56,3 +56,12 @@ def write_parquet_atomic(path: str | os.PathLike, frame) -> None:
     """Write a pandas DataFrame to parquet atomically."""
     with atomic_path(path) as tmp:
         frame.to_parquet(tmp, index=False)
+
+
+def write_npz_atomic(path: str | os.PathLike, arrays: dict) -> None:
+    """Write numpy arrays to one compressed ``.npz`` atomically."""
+    import numpy as np
+
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **arrays)

@@ -25,6 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the protein subcommands."""
     _register_build_reference_set(sub)
     _register_train_backbone(sub)
+    _register_build_backbone_set(sub)
+    _register_train_frames(sub)
     _register_sample_backbones(sub)
 
 
@@ -63,6 +65,33 @@ def _register_train_backbone(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--init", default=None, help="continue from these weights (.safetensors with manifest)")
     p.add_argument("--out", required=True, help="output weights (.safetensors); the manifest goes beside it")
     p.set_defaults(func=_train_backbone)
+
+
+def _register_build_backbone_set(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("build-backbone-set", help="gather full-backbone chains (N, CA, C, O + DSSP) into one npz")
+    p.add_argument("--workdir", default=None, help="where to download/unpack sources (default: a temporary folder)")
+    p.add_argument("--out", default=None, help="output npz (default: resources/reference/backbone_set.npz)")
+    p.set_defaults(func=_build_backbone_set)
+
+
+def _register_train_frames(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train-frames", help="train a built-in-style full-backbone frame expert (resumable)")
+    p.add_argument("--data", default=None, help="backbone-set npz (default: resources/reference/backbone_set.npz)")
+    p.add_argument("--subset", default="helix", choices=("helix", "strand", "all"))
+    p.add_argument("--margin", type=float, default=0.2,
+                   help="helix (strand) subset: DSSP helix − strand (strand − helix) fraction above this")
+    p.add_argument("--steps", type=int, default=4000)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-minutes", type=float, default=40.0, help="stop this run after so many minutes")
+    p.add_argument("--min-crop", type=int, default=48)
+    p.add_argument("--max-crop", type=int, default=96)
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--checkpoint-every", type=int, default=200,
+                   help="write the resumable state (<out>.state.pt) and the weights every N steps")
+    p.add_argument("--out", required=True, help="output weights (.safetensors); the manifest goes beside it")
+    p.set_defaults(func=_train_frames)
 
 
 def _register_sample_backbones(sub: argparse._SubParsersAction) -> None:
@@ -211,6 +240,26 @@ def _train_backbone(args: argparse.Namespace) -> int:
     print(f"wrote {args.out} (sha256 {manifest['sha256']}) after {summary['steps_done']} steps, "
           f"{summary['minutes']:.1f} min")
     return 0
+
+
+def _build_backbone_set(args: argparse.Namespace) -> int:
+    from superdiff.proteins.backbone_set import BACKBONE_SET_FILE, build_backbone_set
+    from superdiff.proteins.reference import fetch_sources
+
+    out = Path(args.out) if args.out else BACKBONE_SET_FILE
+    with tempfile.TemporaryDirectory() as tmp:
+        chains = build_backbone_set(fetch_sources(args.workdir or tmp), out)
+    print(f"wrote {len(chains)} chains ({sum(len(c) for c in chains)} residues) to {out}")
+    return 0
+
+
+def _train_frames(args: argparse.Namespace) -> int:
+    import torch
+
+    from superdiff.proteins.frame_experts import train_frames_command
+
+    torch.set_num_threads(args.threads)
+    return train_frames_command(args, "superdiff " + shlex.join(sys.argv[1:]))
 
 
 def _sample_backbones(args: argparse.Namespace) -> int:

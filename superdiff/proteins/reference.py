@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from superdiff.files.atomic import atomic_path
+from superdiff.files.atomic import write_npz_atomic
 from superdiff.files.resources import resource_path
 from superdiff.proteins.secondary import psea, sse_fractions
 from superdiff.proteins.structure import Backbone, StructureError, read_chains
@@ -268,9 +268,7 @@ def save_reference_set(chains: list[ReferenceChain], path: str | os.PathLike) ->
         "offsets": np.concatenate([[0], np.cumsum(lengths)]),
         "ca": np.round(np.concatenate([c.ca for c in chains]), 3).astype(np.float32),
     }
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
+    write_npz_atomic(path, arrays)
 
 
 def load_reference_set(path: str | os.PathLike | None = None) -> list[ReferenceChain]:

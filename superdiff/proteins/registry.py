@@ -4,6 +4,8 @@ Specifications (strings, as a campaign names them, or dicts):
 
 ``builtin:helix`` / ``builtin:strand`` (kind ``builtin-ca``)
     The committed Cα experts (:mod:`superdiff.proteins.builtin`).
+``builtin:helix_frames`` / ``builtin:strand_frames`` (kind ``builtin-ca``, the same spelling)
+    The committed full-backbone frame experts (:mod:`superdiff.proteins.frame_experts`).
 ``module:factory`` or ``python:module:factory`` (kind ``python``)
     ``factory(device=..., weights=..., **kwargs)`` is imported and called; see :func:`load_python` for the contract.
 ``{"kind": "weights", "url": ..., "sha256": ..., "manifest": {...}}`` or ``weights:<url or path>#sha256=<hex>``
@@ -136,14 +138,21 @@ def check_spec(spec: str | dict) -> dict[str, Any]:
     except KeyError as err:
         raise ValueError(str(err.args[0]) if err.args else str(err)) from None
     if parsed["kind"] == "builtin-ca":
-        from superdiff.proteins.builtin import BUILTIN_NAMES
-
-        if parsed["name"] not in BUILTIN_NAMES:
+        names = builtin_names()
+        if parsed["name"] not in names:
             raise ValueError(f"model {spec!r}: unknown built-in model {parsed['name']!r}; expected one of "
-                             f"{', '.join('builtin:' + n for n in BUILTIN_NAMES)}")
+                             f"{', '.join('builtin:' + n for n in names)}")
     elif parsed["kind"] == "python":
         _check_factory(str(spec), parsed["factory"])
     return parsed
+
+
+def builtin_names() -> tuple[str, ...]:
+    """Every ``builtin:NAME``: the Cα experts and the frame experts."""
+    from superdiff.proteins.builtin import BUILTIN_NAMES
+    from superdiff.proteins.frame_experts import FRAME_BUILTIN_NAMES
+
+    return (*BUILTIN_NAMES, *FRAME_BUILTIN_NAMES)
 
 
 def _check_factory(spec: str, factory: str) -> None:
@@ -169,10 +178,10 @@ def weights_fingerprint(spec: str | dict) -> str:
     """
     parsed = parse_spec(spec)
     if parsed["kind"] == "builtin-ca":
-        from superdiff.proteins.builtin import BUILTIN_DIR, BUILTIN_NAMES
+        from superdiff.proteins.builtin import BUILTIN_DIR
 
-        if parsed["name"] not in BUILTIN_NAMES:
-            raise KeyError(f"unknown built-in model {parsed['name']!r}; choose one of {', '.join(BUILTIN_NAMES)}")
+        if parsed["name"] not in builtin_names():
+            raise KeyError(f"unknown built-in model {parsed['name']!r}; choose one of {', '.join(builtin_names())}")
         return json.loads((BUILTIN_DIR / f"{parsed['name']}.json").read_text())["sha256"]
     if parsed["kind"] == "python":
         pinned = (parsed.get("weights") or {}).get("sha256")
@@ -195,7 +204,10 @@ def load_model(spec: str | dict, device: str | torch.device = "cpu", cache_dir: 
     kind = parsed["kind"]
     if kind == "builtin-ca":
         from superdiff.proteins.builtin import load_builtin
+        from superdiff.proteins.frame_experts import FRAME_BUILTIN_NAMES, load_builtin_frames
 
+        if parsed["name"] in FRAME_BUILTIN_NAMES:
+            return load_builtin_frames(parsed["name"], device)
         return load_builtin(parsed["name"], device)
     if kind == "python":
         weights = None

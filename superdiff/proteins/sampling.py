@@ -9,6 +9,11 @@ experts); the engine samples in :class:`~superdiff.engine.spaces.CentredCoordina
 returned trace is denoised once, ``x̂0 = (x + σ² u) / α`` at ``t_min`` (Tweedie), with ``u`` the operator's final
 combination (Single: that model; Average and AND: the mean score; OR: the final softmax weights), then converted
 to Å. The reported log densities (nats, in the centred model space) are those of ``x`` at ``t_min``.
+
+Frame models (``frames = True``, e.g. ``builtin:helix_frames``) are sampled in
+:class:`~superdiff.engine.frames.Frames` (states ``[B, L, 4, 3]``) on their own ``FramePath``, denoised once by
+:func:`denoise_frames`, and written as full N, CA, C, O backbones
+(:func:`~superdiff.proteins.frames_backbone.atoms_from_frames`). Cα and frame models cannot be composed together.
 """
 
 from __future__ import annotations
@@ -24,10 +29,13 @@ import torch
 from tqdm import tqdm
 
 import superdiff.engine as engine
+from superdiff.engine import so3
+from superdiff.engine.frames import Frames, split
 from superdiff.engine.operators import or_weights
 from superdiff.engine.seeds import derive_seed
 from superdiff.files.atomic import write_json_atomic, write_parquet_atomic
-from superdiff.proteins.structure import write_ca_pdb
+from superdiff.proteins.frames_backbone import atoms_from_frames
+from superdiff.proteins.structure import write_backbone_pdb, write_ca_pdb
 
 METHODS = engine.OPERATOR_NAMES
 
@@ -167,33 +175,93 @@ def check_lengths(models: Sequence, specs: Sequence[str], lengths: Sequence[int]
                     raise ValueError(f"--length {length}: model {spec}: {err}") from err
 
 
+def frame_models(models: Sequence) -> bool:
+    """True when every model is a frame model (``frames`` attribute), False when none is; else ValueError."""
+    kinds = {bool(getattr(m, "frames", False)) for m in models}
+    if len(kinds) != 1:
+        raise ValueError("cannot compose frame models (full-backbone N, CA, C, O frames, e.g. builtin:helix_frames) "
+                         "with Cα models (e.g. builtin:helix); choose models of one kind")
+    return kinds.pop()
+
+
+def shared_frame_path(models: Sequence):
+    """The one :class:`~superdiff.engine.frames.FramePath` all frame models were trained on, else ValueError."""
+    paths = [m.path for m in models]
+    if any(p != paths[0] for p in paths[1:]):
+        raise ValueError(f"frame models trained on different paths {paths}; they must share one FramePath")
+    return paths[0]
+
+
+def denoise_frames(models: Sequence, weights: torch.Tensor, x: torch.Tensor, t: float, path) -> torch.Tensor:
+    """One denoising step of frames ``x [B, L, 4, 3]``: Tweedie on the translations, ``x̂0 = (x + σ_t² u) / α_t``,
+    and its SO(3) analogue ``R̂0 = R · Exp(σ_R(t)² u_R)`` on the rotations (exact to first order in the angle; for one
+    clean-frame model it returns the predicted frames), with ``u = Σ_i w_i s_i(x, t)`` (``weights [B, M]``)."""
+    tb = torch.full((x.shape[0],), t, dtype=x.dtype, device=x.device)
+    with torch.no_grad():
+        scores = torch.stack([engine.sampler.call_in_micro_batches(m, x, tb, MODEL_BATCH) for m in models], dim=1)
+    u = (weights.to(scores)[:, :, None, None] * scores).sum(1)  # [B, L, 6]
+    trans, rots = split(x)
+    u_trans = u[..., :3] - u[..., :3].mean(dim=1, keepdim=True)
+    alpha, sigma = float(path.translations.alpha(t)), float(path.translations.sigma(t))
+    trans = (trans + sigma**2 * u_trans) / alpha
+    rots = rots @ so3.exp(float(path.rotations.variance(t)) * u[..., 3:]).to(rots.dtype)
+    return torch.cat([trans[..., None, :], rots], dim=-2)
+
+
+def frame_atoms(models: Sequence, x: torch.Tensor) -> np.ndarray:
+    """Backbone atoms ``[B, L, 4, 3]`` (Å) of frame states ``x``, polished
+    (:func:`~superdiff.proteins.frame_polish.polish_frames`, the largest ``polish_iters`` of the models; 0: off)."""
+    from superdiff.proteins.frame_polish import polish_frames
+
+    trans, rots = split(x.detach().cpu().double())
+    trans = (trans - trans.mean(dim=1, keepdim=True)) * _coord_scale(models)
+    iters = max(int(getattr(m, "polish_iters", 0)) for m in models)
+    if iters:  # fixed-shape micro-batches (padded with copies), as the networks: bit-identical in any batch
+        def polish(xb: torch.Tensor, _t: torch.Tensor) -> torch.Tensor:
+            return torch.cat([p[..., None, :] if p.dim() == 3 else p for p in polish_frames(*split(xb), iters)], -2)
+
+        trans, rots = split(engine.sampler.call_in_micro_batches(
+            polish, torch.cat([trans[..., None, :], rots], dim=-2), torch.zeros(trans.shape[0]), MODEL_BATCH))
+    return atoms_from_frames(trans, rots).numpy()
+
+
 def sample_length(models: Sequence, request: SamplingRequest, length: int, indices: Sequence[int],
                   device: torch.device, schedule: engine.GaussianPath | None = None,
                   progress: bool = False) -> dict:
     """Sample the designs ``indices`` of one length in one engine call.
 
-    Returns a dict with ``ca`` (``[B, L, 3]`` numpy, Å), ``log_q`` (``[B, M]``), ``kappa_mean`` and ``kappa_final``
-    (``[B, M]``), ``seeds`` (``[B]``), the grid ``t`` (``[steps + 1]``) and, for ``product``, ``log_w`` (``[B]``,
-    final importance log weights) and ``ess`` (``[steps]``, the population's effective sample size per step).
-    With ``product`` and resampling the designs of one call form one SMC population, so a design depends on
-    the others in its batch (inherent to resampling; ``resample=False`` keeps designs independent).
+    Returns a dict with ``ca`` (``[B, L, 3]`` numpy, Å), for frame models also ``atoms`` (``[B, L, 4, 3]``, N, CA,
+    C, O in Å), ``log_q`` (``[B, M]``), ``kappa_mean`` and ``kappa_final`` (``[B, M]``), ``seeds`` (``[B]``), the
+    grid ``t`` (``[steps + 1]``) and, for ``product``, ``log_w`` (``[B]``, final importance log weights) and ``ess``
+    (``[steps]``, the population's effective sample size per step). Frame models sample in
+    :class:`~superdiff.engine.frames.Frames` on their own path (``schedule`` is ignored). With ``product`` and
+    resampling the designs of one call form one SMC population, so a design depends on the others in its batch
+    (inherent to resampling; ``resample=False`` keeps designs independent).
     """
-    schedule = schedule or engine.VPLinear()
+    frames = frame_models(models)
+    if frames:
+        schedule, space, shape = shared_frame_path(models), Frames(), (length, 4, 3)
+    else:
+        schedule, space, shape = schedule or engine.VPLinear(), engine.CentredCoordinates(), (length, 3)
     seeds = [design_seed(request.seed, length, i) for i in indices]
     result = engine.sample(
-        list(models), schedule, make_operator(request), shape=(length, 3), steps=request.steps, t_min=request.t_min,
-        seeds=seeds, space=engine.CentredCoordinates(), record=True, progress=progress, device=device,
-        model_batch=MODEL_BATCH,
+        list(models), schedule, make_operator(request), shape=shape, steps=request.steps, t_min=request.t_min,
+        seeds=seeds, space=space, record=True, progress=progress, device=device, model_batch=MODEL_BATCH,
         noise_scale=request.noise_scale,
     )
-    x = result.x
+    x, out = result.x, {}
     if request.denoise:
-        x = denoise(models, _final_weights(request, result.log_q), x, request.t_min, schedule)
+        weights = _final_weights(request, result.log_q)
+        x = (denoise_frames if frames else denoise)(models, weights, x, request.t_min, schedule)
     engine.sampler.check_finite("denoised coordinates", x)
-    ca = (x - x.mean(dim=1, keepdim=True)).detach().cpu().double().numpy() * _coord_scale(models)
+    if frames:
+        out["atoms"] = frame_atoms(models, x)
+        out["ca"] = out["atoms"][:, :, 1]
+    else:
+        out["ca"] = (x - x.mean(dim=1, keepdim=True)).detach().cpu().double().numpy() * _coord_scale(models)
     kappa = result.kappa.cpu()
     log_w = None if result.log_w is None else result.log_w.cpu().numpy()
-    return {"ca": ca, "log_q": result.log_q.cpu().numpy(), "kappa_mean": kappa.mean(0).numpy(),
+    return {**out, "log_q": result.log_q.cpu().numpy(), "kappa_mean": kappa.mean(0).numpy(),
             "kappa_final": kappa[-1].numpy(), "seeds": seeds, "log_w": log_w,
             "ess": None if result.ess is None else result.ess.cpu().numpy(), "t": result.t.numpy()}
 
@@ -254,6 +322,8 @@ def sample_backbones(request: SamplingRequest, out: str | os.PathLike, device: s
     if models is None:
         models = [load_model(spec, device) for spec in request.models]
     check_lengths(models, request.models, request.lengths)
+    if frame_models(models):
+        shared_frame_path(models)
     try:  # what the engine would refuse at its first step, after provenance and folders were written
         make_operator(request).validate(len(models))
     except ValueError as err:
@@ -318,7 +388,10 @@ def _sample_batch(models: Sequence, request: SamplingRequest, out: Path, device:
             f"designs {design_id(length, chunk[0])}..{design_id(length, chunk[-1])}: {err}; nothing of this "
             f"batch was written ({len(frame)} earlier designs in {out} are kept)") from err
     for k, i in enumerate(chunk):
-        write_ca_pdb(out / f"{design_id(length, i)}.pdb", res["ca"][k])
+        if "atoms" in res:
+            write_backbone_pdb(out / f"{design_id(length, i)}.pdb", res["atoms"][k])
+        else:
+            write_ca_pdb(out / f"{design_id(length, i)}.pdb", res["ca"][k])
     if res["ess"] is not None:
         _record_ess(out / "ess.parquet", length, chunk[0], res)
     new = pd.DataFrame(_design_rows(request, length, chunk, res, len(models)))

@@ -244,3 +244,32 @@ def write_ca_pdb(
     """Write a Cα-only PDB atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(ca_pdb_text(ca, sequence, chain_id))
+
+
+def backbone_pdb_text(atoms: np.ndarray, sequence: str | None = None, chain_id: str = "A") -> str:
+    """PDB text of a full backbone ``[L, 4, 3]`` (N, CA, C, O in Å; glycine when no sequence)."""
+    one_to_three = {v: k for k, v in reversed(list(_THREE_TO_ONE.items()))}
+    atoms = np.asarray(atoms, dtype=np.float64)
+    if atoms.ndim != 3 or atoms.shape[1:] != (4, 3):
+        raise ValueError(f"atoms must have shape [L, 4, 3] (N, CA, C, O), got {atoms.shape}")
+    if not np.isfinite(atoms).all():
+        rows = np.nonzero(~np.isfinite(atoms).all(axis=(1, 2)))[0].tolist()
+        raise ValueError(f"atoms have non-finite coordinates at residue index(es) {rows[:10]}; refusing to write them")
+    if sequence is not None and len(sequence) != len(atoms):
+        raise ValueError(f"sequence length {len(sequence)} != number of residues {len(atoms)}")
+    lines, serial, res = [], 0, "GLY"
+    for i, residue in enumerate(atoms):
+        res = one_to_three.get(sequence[i], "UNK") if sequence else "GLY"
+        for name, (x, y, z) in zip(BACKBONE_ATOMS, residue, strict=True):
+            serial += 1
+            lines.append(f"ATOM  {serial:5d}  {name:<3s} {res:3s} {chain_id:1s}{i + 1:4d}    {x:8.3f}{y:8.3f}{z:8.3f}"
+                         f"  1.00  0.00           {name[0]}")
+    lines += [f"TER   {serial + 1:5d}      {res:3s} {chain_id:1s}{len(atoms):4d}", "END", ""]
+    return "\n".join(lines)
+
+
+def write_backbone_pdb(path: str | os.PathLike, atoms: np.ndarray, sequence: str | None = None,
+                       chain_id: str = "A") -> None:
+    """Write a full-backbone (N, CA, C, O) PDB atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(backbone_pdb_text(atoms, sequence, chain_id))

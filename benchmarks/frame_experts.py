@@ -1,0 +1,146 @@
+"""The built-in frame experts and their compositions: DSSP secondary structure and full-backbone geometry.
+
+For ``builtin:helix_frames`` alone, ``builtin:strand_frames`` alone, AND, OR and the average of scores, at the
+default campaign lengths (config/config.yaml: 50 and 80), ``--num`` designs per length (design seeds shared by all
+methods), ``--steps`` reverse steps (the protein default, 200). Per method:
+
+* DSSP (pydssp, 3 states) helix and strand fractions, their means, and for AND the fraction of designs with both
+  ≥ 0.15;
+* bonds: the share of N–CA, CA–C and C–N (peptide) bonds within 0.05 Å of Engh–Huber (1.458 / 1.525 / 1.329 Å),
+  all three together and the peptide bond alone (N–CA and CA–C are ideal by construction of the frames);
+* Cα–Cα: the share of consecutive pairs at 3.80 ± 0.10 Å;
+* clashes: heavy-atom (N, CA, C, O) pairs more than 3 residues apart closer than 3.0 Å; the share of clash-free
+  designs; also with N–O pairs (backbone hydrogen bonds, ~2.9 Å) exempt down to 2.5 Å. Real chains are the
+  calibration row (``reference``: the first 80 residues of every chain of the backbone set): few of them pass the
+  strict rule, because α-helices' i → i+4 hydrogen bonds are N–O pairs at ~2.9 Å.
+
+Every method is reported raw (the sampler's frames) and polished (the frame experts' junction polish,
+:mod:`superdiff.proteins.frame_polish`, the built-ins' ``polish_iters``), from the same samples.
+
+Targets of issue 20 are printed beside the figures. Writes ``benchmarks/out/frame_experts.json``.
+
+    nice -n 5 .venv/bin/python benchmarks/frame_experts.py --num 8      # 16 designs per method (2 lengths)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from superdiff.files.atomic import write_json_atomic
+from superdiff.files.provenance import provenance
+from superdiff.proteins import ideal
+from superdiff.proteins.backbone_set import dssp, load_backbone_set
+from superdiff.proteins.frame_polish import clash_limits, polish_frames
+from superdiff.proteins.frames_backbone import atoms_from_frames, frames_from_atoms
+from superdiff.proteins.registry import load_model
+from superdiff.proteins.sampling import DEFAULT_STEPS, SamplingRequest, sample_length
+
+METHODS = {"helix_frames": ("single", 0), "strand_frames": ("single", 1), "and": ("and", 0), "or": ("or", 0),
+           "average": ("average", 0)}
+TARGETS = {"helix_frames": "DSSP helix ≥ 0.50", "strand_frames": "DSSP strand ≥ 0.35",
+           "and": "mean helix ≥ 0.15 and mean strand ≥ 0.15", "all": "bonds ≥ 99 %, clash-free ≥ 95 %"}
+
+
+def geometry(atoms: np.ndarray) -> dict:
+    """Bond, Cα–Cα and clash figures of one backbone ``[L, 4, 3]`` (Å)."""
+    n, ca, c = atoms[:, 0], atoms[:, 1], atoms[:, 2]
+    n_ca = np.linalg.norm(ca - n, axis=-1)
+    ca_c = np.linalg.norm(c - ca, axis=-1)
+    c_n = np.linalg.norm(n[1:] - c[:-1], axis=-1)
+    ok = np.concatenate([abs(n_ca - ideal.N_CA) <= 0.05, abs(ca_c - ideal.CA_C) <= 0.05,
+                         abs(c_n - ideal.C_N) <= 0.05])
+    ca_ca = np.linalg.norm(np.diff(ca, axis=0), axis=-1)
+    flat = atoms.reshape(-1, 3)
+    residue = np.repeat(np.arange(len(atoms)), 4)
+    dist = np.linalg.norm(flat[:, None] - flat[None], axis=-1)
+    far = np.abs(residue[:, None] - residue[None]) > 3
+    clashes = int(np.triu((dist < 3.0) & far).sum())
+    limits = clash_limits(len(atoms), 3.0, hbond=2.5).numpy()
+    return {"clashes_hbond_exempt": int(np.triu(dist < limits).sum()), "bonds_ok": float(ok.mean()),
+            "peptide_ok": float((abs(c_n - ideal.C_N) <= 0.05).mean()),
+            "c_n_mean": float(c_n.mean()), "ca_ca_ok": float((abs(ca_ca - ideal.CA_CA) <= 0.10).mean()),
+            "clashes": clashes}
+
+
+def evaluate(all_atoms: list[np.ndarray]) -> dict:
+    """Per-method summary of a list of backbones."""
+    rows = []
+    for atoms in all_atoms:
+        s = dssp(atoms)
+        rows.append({"helix": s.count("H") / len(s), "strand": s.count("E") / len(s), **geometry(atoms)})
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+    mean["clash_free"] = float(np.mean([r["clashes"] == 0 for r in rows]))
+    mean["clash_free_hbond_exempt"] = float(np.mean([r["clashes_hbond_exempt"] == 0 for r in rows]))
+    mean["both_sse_015"] = float(np.mean([r["helix"] >= 0.15 and r["strand"] >= 0.15 for r in rows]))
+    mean["n"] = len(rows)
+    return {"summary": mean, "designs": rows}
+
+
+def polished(atoms: list[np.ndarray], iters: int) -> list[np.ndarray]:
+    """The same backbones after the frame experts' junction polish (``iters`` Adam steps)."""
+    out: list[np.ndarray] = []
+    for length in sorted({len(a) for a in atoms}):
+        trans, rots = frames_from_atoms(torch.from_numpy(np.stack([a for a in atoms if len(a) == length])))
+        out += list(atoms_from_frames(*polish_frames(trans, rots, iters)).numpy())
+    return out
+
+
+def run_method(models, name: str, lengths, num: int, steps: int, seed: int) -> tuple[list[np.ndarray], float]:
+    """Raw (unpolished) backbones of one method and the seconds they took."""
+    method, index = METHODS[name]
+    request = SamplingRequest(models=("helix", "strand"), method=method, index=index, seed=seed, steps=steps)
+    start, atoms = time.perf_counter(), []
+    for length in lengths:
+        for first in range(0, num, 8):
+            res = sample_length(models, request, length, list(range(first, min(first + 8, num))), torch.device("cpu"))
+            atoms += list(res["atoms"])
+    return atoms, time.perf_counter() - start
+
+
+def print_row(name: str, kind: str, m: dict, seconds: float) -> None:
+    print(f"{name:>14s} {kind[:6]:>6s} {m['n']:3d} {m['helix']:6.3f} {m['strand']:6.3f} {m['both_sse_015']:8.3f} "
+          f"{m['bonds_ok']:6.3f} {m['peptide_ok']:6.3f} {m['ca_ca_ok']:6.3f} {m['clash_free']:10.3f} "
+          f"{m['clash_free_hbond_exempt']:9.3f} {seconds:6.0f}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs=2, default=["builtin:helix_frames", "builtin:strand_frames"])
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--lengths", type=int, nargs="+", default=[50, 80])
+    parser.add_argument("--num", type=int, default=8, help="designs per length and method")
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", default=str(Path(__file__).parent / "out" / "frame_experts.json"))
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    models = [load_model(spec) for spec in args.models]
+    iters = max(m.polish_iters for m in models)
+    for m in models:
+        m.polish_iters = 0  # raw samples; the polish is applied below, so both are reported
+    print(f"{'method':>14s} {'polish':>6s} {'n':>3s} {'helix':>6s} {'strand':>6s} {'both≥.15':>8s} {'bonds':>6s} "
+          f"{'C–N':>6s} {'CαCα':>6s} {'clash-free':>10s} {'hb-exempt':>9s} {'s':>6s}", flush=True)
+    reference = evaluate([c.atoms[:80] for c in load_backbone_set()])
+    results = {"reference": {"raw": reference, "polished": reference, "seconds": 0.0}}
+    print_row("reference", "real", reference["summary"], 0.0)
+    for name in args.methods:
+        atoms, seconds = run_method(models, name, args.lengths, args.num, args.steps, args.seed)
+        results[name] = {"raw": evaluate(atoms), "polished": evaluate(polished(atoms, iters)), "seconds": seconds}
+        for kind in ("raw", "polished"):
+            print_row(name, kind, results[name][kind]["summary"], seconds)
+    print("targets: " + "; ".join(f"{k}: {v}" for k, v in TARGETS.items()))
+    write_json_atomic(Path(args.out), provenance({"benchmark": "frame_experts", "args": vars(args),
+                                                  "targets": TARGETS, "results": results}))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
