@@ -103,12 +103,13 @@ def sample_settings(args: argparse.Namespace) -> dict[str, Any]:
             "steps": s["steps"], "curvature_correction": s["curvature_correction"],
             "and_log_ratio": args.and_log_ratio, "and_target": s["and_target"], "calibration": args.calibration,
             "kappa_from": args.kappa_from, "exponents": s["exponent"],
-            "weights": str(args.weights) if args.weights else None, "latent_model": args.latent_model}
+            "weights": str(args.weights) if args.weights else None, "latent_model": args.latent_model,
+            "resample_until": args.resample_until}
 
 
 #: keywords of :meth:`MoleculeSampler.sample` taken from :func:`sample_settings` as they are
 SAMPLE_KEYWORDS = ("index", "guidance", "num", "first_index", "seed", "steps", "curvature_correction",
-                   "and_log_ratio", "and_target", "calibration", "kappa_from", "exponents")
+                   "and_log_ratio", "and_target", "calibration", "kappa_from", "exponents", "resample_until")
 
 
 def _cached_typical_path(args, settings: dict[str, Any], sampler):
@@ -374,6 +375,7 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _register_sample_molecules(sub: argparse._SubParsersAction) -> None:
+    from superdiff.molecules.guidance import PRODUCT_RESAMPLE_UNTIL
     from superdiff.molecules.sampling import DEFAULT_AND_LOG_RATIO
 
     p = sub.add_parser("sample-molecules", help="sample molecules under composed property conditions")
@@ -384,6 +386,9 @@ def _register_sample_molecules(sub: argparse._SubParsersAction) -> None:
                    help="number the designs from this index (a shard of a larger run); seeds follow the index")
     p.add_argument("--and-log-ratio", type=float, default=DEFAULT_AND_LOG_RATIO,
                    help="AND only, two conditions: extra target final log q_1 - log q_2 in nats")
+    p.add_argument("--resample-until", type=float, default=PRODUCT_RESAMPLE_UNTIL,
+                   help="product: resample the population only while the forward time is above this (0: to the end; "
+                        f"default {PRODUCT_RESAMPLE_UNTIL}: later copies collapse onto the same molecule)")
     p.add_argument("--typical-path", type=Path, default=None,
                    help="AND (typical): the calibration written by calibrate-molecules for these settings, "
                         "instead of computing it in this run (refused if its settings differ)")

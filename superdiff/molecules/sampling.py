@@ -19,7 +19,13 @@ from superdiff.engine.calibration import typical_and_bias
 from superdiff.engine.devices import check_device
 from superdiff.engine.guidance import DEFAULT_KAPPA_FROM
 from superdiff.molecules import conditions
-from superdiff.molecules.guidance import MODEL_BATCH, GuidedResult, sample_guided, sample_guided_product
+from superdiff.molecules.guidance import (
+    MODEL_BATCH,
+    PRODUCT_RESAMPLE_UNTIL,
+    GuidedResult,
+    sample_guided,
+    sample_guided_product,
+)
 from superdiff.molecules.latent_model import (
     BUILTIN,
     branch_score,
@@ -172,11 +178,13 @@ class MoleculeSampler:
                 and_log_ratio: float = DEFAULT_AND_LOG_RATIO, and_target: str = DEFAULT_AND_TARGET,
                 kappa_from: str = DEFAULT_KAPPA_FROM, exponents: Sequence[float] | None = None,
                 calibration: int = DEFAULT_CALIBRATION, typical_path: torch.Tensor | None = None,
+                resample_until: float = PRODUCT_RESAMPLE_UNTIL,
                 progress: bool = False) -> tuple[GuidedResult, list[str], list[int]]:
         """Sample latents; returns (result, names of the tracked conditional models, design seeds).
 
         ``typical_path``: AND's ``[steps, M]`` calibration (:meth:`typical_path`) computed once for the campaign;
-        None computes it here."""
+        None computes it here. ``resample_until``: product only, the forward time below which its population is no
+        longer resampled."""
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
         conds = self.check_conditions(conds)
@@ -192,7 +200,7 @@ class MoleculeSampler:
         uncond, path = branch_score(self.model, ()), sampling_path(self.model)
         if method == "product":
             result = sample_guided_product([branch_score(self.model, (c,)) for c in conds], uncond, path,
-                                           exponents=exponents, **common)
+                                           exponents=exponents, resample_until=resample_until, **common)
             return result, list(conds), seeds
         if method == "joint":
             models, names = [branch_score(self.model, tuple(conds))], ["+".join(conds)]

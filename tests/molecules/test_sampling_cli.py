@@ -153,3 +153,13 @@ def test_and_posterior_target_bias_from_label_frequencies():
     assert len(and_bias(["gsk3b", "jak2", "druglike"], freq, 10, "posterior")) == 3
     with pytest.raises(ValueError, match="label frequencies"):
         and_bias(["gsk3b", "druglike"], {}, 50, "posterior")
+
+
+def test_the_product_resamples_only_above_resample_until(sampler):
+    """Below ``resample_until`` the population is never resampled, so with 0.999 every design follows its own
+    path: the first 6 of 12 designs equal a run of those 6 alone (resampling would couple them)."""
+    kwargs = dict(seed=1, steps=20, guidance=2.0, resample_until=0.999)
+    whole, _, _ = sampler.latents(["gsk3b", "druglike"], "product", num=12, **kwargs)
+    part, _, _ = sampler.latents(["gsk3b", "druglike"], "product", num=6, **kwargs)
+    np.testing.assert_array_equal(whole.x[:6].numpy(), part.x.numpy())
+    np.testing.assert_array_equal(whole.log_w[:6].numpy(), part.log_w.numpy())
