@@ -2,13 +2,17 @@
 #   make campaign   the default design campaign (Snakemake, 2 CPU cores)
 #   make test       the test suite (make test-fast: without the tests marked slow)
 CORES ?= 2
+# make campaign CONFIG=config/campaigns/X.yaml runs another campaign; its file is checked by superdiff first, since
+# Snakemake parses --configfile before any workflow code runs and reports YAML errors without line or column.
+CONFIG ?= config/config.yaml
 
 .PHONY: setup campaign demo test test-fast lint benchmarks
 setup:
 	bash scripts/setup.sh
 
 campaign: setup
-	.venv/bin/snakemake --cores $(CORES) --profile profiles/default
+	.venv/bin/superdiff validate-config $(CONFIG)
+	.venv/bin/snakemake --cores $(CORES) --profile profiles/default --configfile $(CONFIG)
 
 demo: setup
 	.venv/bin/superdiff demo

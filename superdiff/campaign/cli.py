@@ -21,7 +21,8 @@ def cmd_validate_config(args) -> int:
         try:
             campaign = read_campaign(path)
         except (CampaignError, OSError) as err:
-            print(f"{path}: {err}", file=sys.stderr)
+            message = str(err)  # YAML errors already start with file:line:column
+            print(message if message.startswith(str(path)) else f"{path}: {message}", file=sys.stderr)
             status = 2
             continue
         if args.print_resolved:

@@ -83,3 +83,33 @@ def test_the_snakefile_refuses_a_duplicate_key_before_any_job(tmp_path):
     assert (f"{path}:{line + 1}:1: duplicate key 'device' (first at line {line}); expected each key once"
             in done.stdout + done.stderr)
     assert not (tmp_path / "results").exists()
+
+
+TAB_CAMPAIGN = "campaign: tabs\nproteins:\n\tlengths: [40]\n"
+
+
+def test_make_campaign_names_the_line_of_a_tab_before_snakemake_parses_it(tmp_path):
+    """Snakemake parses --configfile before any workflow code and says only "not valid JSON or YAML"."""
+    import subprocess
+
+    path = tmp_path / "tabs.yaml"
+    path.write_text(TAB_CAMPAIGN)
+    root = DEFAULT.parents[1]
+    res = subprocess.run(["make", "-s", "-C", str(root), "campaign", f"CONFIG={path}"], capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode != 0
+    assert f"{path}:3:1: not valid YAML" in res.stderr, res.stderr
+    assert "Snakemake" not in res.stdout + res.stderr and "Traceback" not in res.stderr
+
+
+def test_the_default_campaign_file_is_read_strictly_by_the_snakefile(tmp_path):
+    import subprocess
+
+    from tests.workflow.helpers import command, env
+
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.yaml").write_text(TAB_CAMPAIGN)
+    res = subprocess.run(command(tmp_path, None, "-n"), env=env(), capture_output=True, text=True, cwd=tmp_path,
+                         timeout=120)
+    assert res.returncode != 0
+    assert "config/config.yaml:3:1: not valid YAML" in res.stdout + res.stderr, res.stdout[-2000:]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import time
 from pathlib import Path
 
@@ -187,6 +188,32 @@ def test_complete_run_has_nothing_left_to_do(finished_run):
     res = run(finished_run["work"], finished_run["config"], "-n", "--cores", "2")
     assert res.returncode == 0
     assert "Nothing to be done" in res.stdout + res.stderr
+
+
+@pytest.mark.slow
+def test_a_lost_design_pdb_is_named_and_only_it_is_sampled_again(finished_run, tmp_path):
+    shard = next((finished_run["results"] / "proteins" / "shards").rglob("designs.parquet")).parent
+    backup = tmp_path / "shard"
+    shutil.copytree(shard, backup)  # copy2: mtimes kept, so the finished run stays finished for the other tests
+    try:
+        pdbs = sorted(shard.glob("*.pdb"))
+        lost = pdbs[len(pdbs) // 2]
+        lost.unlink()
+        refused = run(finished_run["work"], finished_run["config"], "-n", "--cores", "2")
+        assert refused.returncode != 0
+        said = refused.stdout + refused.stderr
+        assert f"lost 1 design PDB(s) ({lost.name})" in said and "samples only the lost designs" in said, said[-2000:]
+        assert "Traceback" not in said
+        remedy = re.search(r"run `superdiff (sample-backbones [^`]+)`", said).group(1).split()
+        from tests.reliability.conftest import run_with_timeout
+
+        rc, _, err = run_with_timeout(remedy, timeout=600, cwd=str(finished_run["work"]))
+        assert rc == 0, err[-3000:]
+        assert lost.read_bytes() == (backup / lost.name).read_bytes()
+        assert all(p.stat().st_mtime_ns == (backup / p.name).stat().st_mtime_ns for p in pdbs if p != lost)
+    finally:
+        shutil.rmtree(shard)
+        shutil.copytree(backup, shard)
 
 
 def _edit(finished_run, tmp_path, edit):

@@ -5,6 +5,7 @@
 
 import json
 import shlex
+from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
@@ -14,6 +15,7 @@ from superdiff.campaign.config import (
     read_yaml_strict,
     resolved,
 )
+from superdiff.campaign.shards import incomplete_shards_message, missing_design_files
 from superdiff.campaign.methods import (
     model_fingerprints,
     resolve_methods,
@@ -87,6 +89,27 @@ def method_settings(wildcards):
 def shard_size(wildcards):
     """Designs in the shard ``seeds{first}-{stop}`` (half-open range)."""
     return int(wildcards.stop) - int(wildcards.first)
+
+
+def check_finished_protein_shards():
+    """Refuse to build the DAG over a finished shard that lost PDBs (they are not declared outputs)."""
+    missing, commands = {}, {}
+    for method in PROTEINS.methods:
+        for length in PROTEINS.lengths:
+            for first, stop in PROTEINS.seeds.shards():
+                shard = Path(
+                    f"{OUT}/proteins/shards/{method}/L{length}/seeds{first}-{stop}"
+                )
+                lost = missing_design_files(shard, length, first, stop)
+                if lost:
+                    missing[shard] = lost
+                    commands[shard] = (
+                        f"superdiff sample-backbones --methods {OUT}/methods/proteins/{method}.json "
+                        f"--method-name {method} --length {length} --first-index {first} "
+                        f"--num {stop - first} --out {shard}"
+                    )
+    if missing:
+        raise WorkflowError(incomplete_shards_message(missing, commands))
 
 
 def protein_shard_tables(wildcards):

@@ -5,6 +5,8 @@
 #   results/<campaign>/proteins/methods/<method>/                                gathered designs, evaluations
 
 EVALUATION = PROTEINS.evaluation
+# a finished shard that lost a PDB (not a declared output) is one clear line, before any job
+check_finished_protein_shards()
 # ProteinMPNN settings, shared by inverse_fold and self_consistency
 MPNN = (
     f"--n-sequences {EVALUATION.inverse_fold.sequences} "
