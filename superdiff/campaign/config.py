@@ -224,6 +224,16 @@ class Molecules(_Strict):
                             description="Classifier-free guidance weight w > 0 (1 = no guidance).")
     fcd_reference: int = Field(2000, ge=0, description="MOSES test molecules for FCD (0 = skip FCD).")
     novelty: bool = Field(True, description="Compute novelty against the MOSES training set.")
+    latent_model: str = Field("builtin", description="The generator: 'builtin' (SELFIES VAE + latent diffusion) or "
+                                                     "'module:factory' returning a latent model (docs/molecules.md).")
+
+    @field_validator("latent_model")
+    @classmethod
+    def _latent_model_resolves(cls, v: str) -> str:
+        from superdiff.molecules.latent_model import check_latent_spec
+
+        check_latent_spec(v)  # importable, with a callable factory; nothing is called or loaded
+        return v
 
     @field_validator("conditions")
     @classmethod

@@ -14,7 +14,7 @@ conditions, steps, device and seed, and the fingerprint of the weights it sample
      "molecules": {"and": {"operator": "and", "conditions": ["gsk3b", "druglike"],
                            "weights_fingerprint": "<sha256>", "index": 0, "guidance": 2.0,
                            "curvature_correction": true, "and_target": "typical", "exponents": null,
-                           "steps": 200, "seed": 0, "device": "cpu"}}}
+                           "steps": 200, "seed": 0, "device": "cpu", "latent_model": "builtin"}}}
 
 The workflow also writes each entry alone to ``results/<campaign>/methods/<domain>/<name>.json`` (one small job per
 method, whose params are that entry): those are the files the sampling jobs read, so that editing one method (or
@@ -86,7 +86,7 @@ def molecule_method(campaign: Campaign, method: MoleculeMethod, fingerprint: str
             "guidance": molecules.guidance, "curvature_correction": method.curvature_correction,
             "and_target": method.and_target or _parameter_default(latents, "and_target"),
             "exponents": method.exponents, "steps": molecules.steps, "seed": campaign.seed,
-            "device": campaign.device}
+            "device": campaign.device, "latent_model": molecules.latent_model}
 
 
 def resolve_methods(campaign: Campaign) -> dict[str, Any]:
@@ -112,7 +112,7 @@ ENTRY_KEYS = {
     "proteins": {"operator", "models", "model_fingerprints", "index", "temperature", "bias", "exponents", "resample",
                  "steps", "seed", "device"},
     "molecules": {"operator", "conditions", "weights_fingerprint", "index", "guidance", "curvature_correction",
-                  "and_target", "exponents", "steps", "seed", "device"},
+                  "and_target", "exponents", "steps", "seed", "device", "latent_model"},
 }
 
 

@@ -149,6 +149,32 @@ def quaternion_to_matrix(q: Tensor) -> Tensor:
     return torch.stack([torch.stack(row, -1) for row in rows], -2)
 
 
+def matrix_to_quaternion(r: Tensor) -> Tensor:
+    """Unit quaternion (w, x, y, z), scalar first and ``w ≥ 0``, of a rotation matrix: ``[..., 3, 3] -> [..., 4]``.
+
+    Each of the four candidate forms divides by its own largest component, so no division is ill-conditioned
+    (the 180° rotations included)."""
+    m = r.reshape(-1, 3, 3)
+    trace = m[:, 0, 0] + m[:, 1, 1] + m[:, 2, 2]
+    diag = torch.stack([trace, m[:, 0, 0], m[:, 1, 1], m[:, 2, 2]], -1)
+    # 4 q_k² for (w, x, y, z); pick the largest and read the others from the off-diagonal sums and differences
+    four_q2 = torch.stack([1 + trace, 1 + 2 * diag[:, 1] - trace, 1 + 2 * diag[:, 2] - trace,
+                           1 + 2 * diag[:, 3] - trace], -1)
+    k = four_q2.argmax(-1)
+    big = four_q2.gather(-1, k[:, None]).clamp_min(1e-12).sqrt()  # 2 |q_k|
+    zy, xz, yx = m[:, 2, 1] - m[:, 1, 2], m[:, 0, 2] - m[:, 2, 0], m[:, 1, 0] - m[:, 0, 1]
+    yz, zx, xy = m[:, 2, 1] + m[:, 1, 2], m[:, 0, 2] + m[:, 2, 0], m[:, 1, 0] + m[:, 0, 1]
+    candidates = torch.stack([
+        torch.stack([four_q2[:, 0], zy, xz, yx], -1),
+        torch.stack([zy, four_q2[:, 1], xy, zx], -1),
+        torch.stack([xz, xy, four_q2[:, 2], yz], -1),
+        torch.stack([yx, zx, yz, four_q2[:, 3]], -1),
+    ], 1)  # row k holds 4 q_k q_j for every j (the diagonal entry 4 q_k²)
+    q = candidates[torch.arange(m.shape[0], device=m.device), k] / (2 * big)
+    q = q * torch.where(q[:, :1] < 0, -1.0, 1.0).to(q)
+    return (q / torch.linalg.vector_norm(q, dim=-1, keepdim=True)).reshape(*r.shape[:-2], 4)
+
+
 def uniform_rotations(
     shape: tuple[int, ...] | torch.Size,
     generator: torch.Generator,

@@ -71,7 +71,7 @@ METHOD_FLAGS = {
     "guidance": ("--guidance", "guidance"), "seed": ("--seed", "seed"), "steps": ("--steps", "steps"),
     "curvature_correction": ("--no-curvature-correction", "curvature_correction"),
     "and_target": ("--and-target", "and_target"), "exponent": ("--exponent", "exponents"),
-    "device": ("--device", "device"),
+    "device": ("--device", "device"), "latent_model": ("--latent-model", "latent_model"),
 }
 #: method flags a command line without --methods must give
 REQUIRED_FLAGS = ("condition", "method", "seed")
@@ -81,12 +81,14 @@ def _method_defaults() -> dict[str, Any]:
     """What an unset method flag means: the defaults of :meth:`MoleculeSampler.latents`."""
     import inspect
 
+    from superdiff.molecules.latent_model import BUILTIN
     from superdiff.molecules.sampling import MoleculeSampler
 
     params = inspect.signature(MoleculeSampler.latents).parameters
     defaults = {dest: params[dest].default for dest in ("index", "guidance", "steps", "curvature_correction",
                                                          "and_target")}
-    return {"condition": None, "method": None, "seed": None, "exponent": None, "device": "cpu", **defaults}
+    return {"condition": None, "method": None, "seed": None, "exponent": None, "device": "cpu",
+            "latent_model": BUILTIN, **defaults}
 
 
 def method_settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -103,7 +105,7 @@ def sample_settings(args: argparse.Namespace) -> dict[str, Any]:
             "steps": s["steps"], "curvature_correction": s["curvature_correction"],
             "and_log_ratio": args.and_log_ratio, "and_target": s["and_target"], "calibration": args.calibration,
             "kappa_from": args.kappa_from, "exponents": s["exponent"],
-            "weights": str(args.weights) if args.weights else None, "latent_model": args.latent_model,
+            "weights": str(args.weights) if args.weights else None, "latent_model": s["latent_model"],
             "resample_until": args.resample_until}
 
 
@@ -139,7 +141,7 @@ def cmd_sample(args) -> int:
         if target.exists() and prov.exists() and not args.force and same_settings(prov, settings):
             print(f"{target} exists with the same settings; skipping (use --force to redo)")
             return 0
-        sampler = MoleculeSampler.load(args.weights, method_settings(args)["device"], args.latent_model)
+        sampler = MoleculeSampler.load(args.weights, method_settings(args)["device"], settings["latent_model"])
         typical_path = _cached_typical_path(args, settings, sampler)
         frame, timing = sampler.sample(settings["conditions"], settings["method"], batch_size=args.batch_size,
                                        typical_path=typical_path, progress=True,
@@ -164,9 +166,9 @@ def cmd_calibrate(args) -> int:
     if s["method"] != "and" or s["and_target"] != "typical":
         raise ValueError(f"calibrate-molecules: method {s['method']!r} with and_target {s['and_target']!r} has no "
                          "calibration; only --method and with --and-target typical has one")
-    sampler = MoleculeSampler.load(args.weights, s["device"], args.latent_model)
+    sampler = MoleculeSampler.load(args.weights, s["device"], s["latent_model"])
     run = {"conditions": list(s["condition"]), "guidance": s["guidance"], "kappa_from": args.kappa_from,
-           "seed": s["seed"], "steps": s["steps"], "calibration": args.calibration, "latent_model": args.latent_model}
+           "seed": s["seed"], "steps": s["steps"], "calibration": args.calibration, "latent_model": s["latent_model"]}
     settings = calibration_settings(run, sampler.fingerprint)
     path = sampler.typical_path(settings["conditions"], guidance=s["guidance"], kappa_from=args.kappa_from,
                                 seed=s["seed"], steps=s["steps"], batch_size=args.batch_size,
@@ -353,13 +355,15 @@ def _add_method_arguments(p: argparse.ArgumentParser) -> None:
                    help="product: exponent c_i per condition (repeat; default all 1); the guided target is "
                         "q_u^(1 - w Σc) Π q_i^(w c_i), sampled exactly with SMC")
     g.add_argument("--device", default=None, help=f"torch device (default {d['device']})")
+    g.add_argument("--latent-model", default=None,
+                   help="the generator: builtin (SELFIES VAE + latent diffusion; default) or module:factory returning "
+                        "an object with the latent-model contract (docs/molecules.md)")
 
 
 def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     """The options sample-molecules and calibrate-molecules share besides the method: calibration size, κ
-    recipe, batch, weights and the latent model."""
+    recipe, batch and weights."""
     from superdiff.engine.guidance import DEFAULT_KAPPA_FROM, KAPPA_FROM
-    from superdiff.molecules.latent_model import BUILTIN
     from superdiff.molecules.sampling import DEFAULT_CALIBRATION
 
     p.add_argument("--batch-size", type=int, default=500)
@@ -369,9 +373,6 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
                    help="solve κ for the guided step (default) or, as the reference code, for the unguided one")
     p.add_argument("--weights", type=Path, default=None,
                    help="molecule weights folder: predictors and the built-in latent model")
-    p.add_argument("--latent-model", default=BUILTIN,
-                   help="the latent model: builtin (SELFIES VAE + latent diffusion) or module:factory returning an "
-                        "object with the latent-model contract (docs/molecules.md)")
 
 
 def _register_sample_molecules(sub: argparse._SubParsersAction) -> None:

@@ -74,14 +74,14 @@ def check_latent_spec(spec: str) -> None:
     if spec == BUILTIN:
         return
     if spec.count(":") != 1 or not all(part.strip() for part in spec.split(":")):
-        raise ValueError(f"--latent-model {spec!r}: expected {BUILTIN!r} or 'module:factory'")
+        raise ValueError(f"latent model {spec!r}: expected {BUILTIN!r} or 'module:factory'")
     module_name, attr = spec.split(":")
     try:
         module = importlib.import_module(module_name)
     except ImportError as err:
-        raise ValueError(f"--latent-model {spec!r}: cannot import module {module_name!r} ({err})") from None
+        raise ValueError(f"latent model {spec!r}: cannot import module {module_name!r} ({err})") from None
     if not callable(getattr(module, attr, None)):
-        raise ValueError(f"--latent-model {spec!r}: module {module_name!r} has no callable {attr!r}")
+        raise ValueError(f"latent model {spec!r}: module {module_name!r} has no callable {attr!r}")
 
 
 def load_latent_model(spec: str, device: torch.device, weights=None) -> LatentModel:

@@ -331,3 +331,13 @@ def test_rotation_schedule_rejects_bad_times_and_eps0():
         schedule.g2(torch.tensor([0.5, -0.1]))
     with pytest.raises(ValueError, match="eps0_sq"):
         schedule.marginal_eps2(0.5, -0.1)
+
+
+def test_matrix_to_quaternion_inverts_quaternion_to_matrix_including_half_turns():
+    g = torch.Generator().manual_seed(3)
+    q = torch.randn(500, 4, generator=g, dtype=torch.float64)
+    q = q / q.norm(dim=-1, keepdim=True) * torch.where(q[:, :1] < 0, -1.0, 1.0)
+    assert torch.allclose(so3.matrix_to_quaternion(so3.quaternion_to_matrix(q)), q, atol=1e-12)
+    half_turns = so3.exp(math.pi * torch.nn.functional.normalize(torch.randn(20, 3, generator=g, dtype=torch.float64)))
+    back = so3.quaternion_to_matrix(so3.matrix_to_quaternion(half_turns))
+    assert torch.allclose(back, half_turns, atol=1e-12)

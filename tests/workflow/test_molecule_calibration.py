@@ -3,6 +3,7 @@ and_target typical, and exactly that method's shards read it (sample-molecules -
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -39,3 +40,29 @@ def test_one_calibration_job_per_typical_and_method(tmp_path, config):
         assert all((flag in c) == (method in expected) for c in own), (method, own)
         if method not in expected:
             assert not any("--typical-path" in c for c in own)
+
+
+@pytest.mark.slow  # a real run of the .test campaign's molecules: ~40 s
+def test_the_calibration_reruns_only_when_its_own_settings_change(tmp_path):
+    from .helpers import TEST_CONFIG, copy_config
+
+    config = copy_config(TEST_CONFIG, tmp_path / "config.yaml")
+    target = "results/ci/molecules/metrics.json"
+    done = run(tmp_path, config, "--cores", "2", target, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    calibration = tmp_path / "results" / "ci" / "molecules" / "calibration" / "and.json"
+    provenance = json.loads((tmp_path / "results/ci/molecules/samples/and/seeds0-16/provenance.json").read_text())
+    assert provenance["settings"]["summary"]["typical_path"] == "results/ci/molecules/calibration/and.json"
+    assert json.loads(calibration.read_text())["settings"]["steps"] == 50
+
+    def planned(edit):
+        edited = copy_config(config, tmp_path / "edited.yaml", edit)
+        res = run(tmp_path, edited, "-n", "--cores", "2", target)
+        assert res.returncode == 0, res.stderr[-3000:]
+        return {(r, w.get("method")) for r, w in planned_jobs(res.stdout) if "method" in w}
+
+    # AND without the curvature term: its shards again, its calibration kept (it does not depend on it)
+    assert planned(lambda d: d["molecules"]["methods"]["and"].update(curvature_correction=False)) == {
+        ("method_settings", "and"), ("sample_molecules", "and")}
+    # another guidance weight: the calibration too
+    assert ("calibrate_molecules", "and") in planned(lambda d: d["molecules"].update(guidance=3.0))

@@ -175,7 +175,7 @@ def molecule_calibration_args(wildcards):
     e = METHODS["molecules"][wildcards.method]
     args = ["--method", "and", "--and-target", "typical", "--seed", str(e["seed"])]
     args += ["--guidance", str(e["guidance"]), "--steps", str(e["steps"])]
-    args += ["--device", e["device"]]
+    args += ["--device", e["device"], "--latent-model", e["latent_model"]]
     for condition in e["conditions"]:
         args += ["--condition", condition]
     return shlex.join(args)
