@@ -4,9 +4,10 @@ Both networks take FrameDiff's feature dictionary of noisy frames and return a d
 dictionary from the engine's state and read the answer back:
 
 * **FrameDiff** (Yim et al. 2023, ``model.score_network.ScoreNetwork``) returns ``trans_score`` (per scaled unit,
-  FrameDiff's ``coordinate_scaling = 0.1``, i.e. per nm) and ``rot_score``, a tangent vector in the WORLD frame
-  (``equivariant_score: True``: its reverse step left-multiplies ``R ← Exp(v) R``). The engine's rotation scores
-  are body-frame (``R ← R Exp(v)``), so the adapter returns ``Rᵀ rot_score``.
+  FrameDiff's ``coordinate_scaling = 0.1``, i.e. per nm) and ``rot_score``, a body-frame tangent vector (its
+  reverse step right-multiplies, ``R ← R Exp(v)``, as the engine does). Some development versions rotated it into
+  the world frame (``so3.equivariant_score: True``, reverse step ``R ← Exp(w) R``); for those checkpoints the
+  adapter returns ``Rᵀ w`` (the factory reads the flag from the checkpoint's config).
 * **Proteus** (Wang et al. 2024) predicts clean frames (``pred_trans`` in Å, ``pred_rotmats``); the engine's
   :func:`~superdiff.engine.frames.from_frame_x0` turns them into scores on the same path.
 
@@ -99,16 +100,22 @@ def _output(out: dict, key: str, owner) -> Tensor:
 
 
 class FrameDiffScores:
-    """``(trans, rots, t) -> (trans_score, body-frame rot_score)`` from a FrameDiff-style network."""
+    """``(trans, rots, t) -> (trans_score, body-frame rot_score)`` from a FrameDiff-style network.
 
-    def __init__(self, net: FeatureNet, coord_scale: float = COORD_SCALE):
-        self.net, self.coord_scale = net, coord_scale
+    ``world_frame_rotations``: the network's rotation score is a world-frame vector ``w`` (``R ← Exp(w) R``);
+    it is returned as ``Rᵀ w``, the body-frame vector of the same step.
+    """
+
+    def __init__(self, net: FeatureNet, coord_scale: float = COORD_SCALE, world_frame_rotations: bool = False):
+        self.net, self.coord_scale, self.world_frame_rotations = net, coord_scale, world_frame_rotations
 
     def __call__(self, trans: Tensor, rots: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
         out = self.net(framediff_features(trans, rots, t, self.coord_scale))
         trans_score = _output(out, "trans_score", self.net).to(trans.dtype)
-        world = _output(out, "rot_score", self.net).to(rots.dtype)
-        return trans_score, (rots.transpose(-1, -2) @ world[..., None])[..., 0]
+        rot_score = _output(out, "rot_score", self.net).to(rots.dtype)
+        if self.world_frame_rotations:
+            rot_score = (rots.transpose(-1, -2) @ rot_score[..., None])[..., 0]
+        return trans_score, rot_score
 
 
 class ProteusCleanFrames:
@@ -123,9 +130,10 @@ class ProteusCleanFrames:
         return trans_0 - trans_0.mean(dim=-2, keepdim=True), _output(out, "pred_rotmats", self.net).to(rots.dtype)
 
 
-def framediff_model(net: FeatureNet, path: FramePath | None = None, name: str = "framediff") -> FrameModel:
+def framediff_model(net: FeatureNet, path: FramePath | None = None, name: str = "framediff",
+                    world_frame_rotations: bool = False) -> FrameModel:
     """A FrameDiff-style network as an engine frame model with the attributes the protein sampler reads."""
-    model = frame_model(FrameDiffScores(net))
+    model = frame_model(FrameDiffScores(net, world_frame_rotations=world_frame_rotations))
     return _describe(model, path or framediff_path(), name)
 
 
@@ -177,7 +185,8 @@ def framediff(device: torch.device, weights: Path, code: str, allow_pickle: bool
     net.load_state_dict({k.removeprefix("module."): v for k, v in ckpt["model"].items()})
     r3, rot = conf.diffuser.r3, conf.diffuser.so3
     path = framediff_path(r3.min_b, r3.max_b, rot.min_sigma, rot.max_sigma)
-    return framediff_model(net.to(device).eval(), path)
+    world = bool(rot.get("equivariant_score", False)) if hasattr(rot, "get") else False
+    return framediff_model(net.to(device).eval(), path, world_frame_rotations=world)
 
 
 def proteus(device: torch.device, weights: Path, code: str, allow_pickle: bool = False) -> FrameX0Score:

@@ -50,14 +50,13 @@ class _TinyFrameNet(nn.Module):
 
 
 class TinyFrameDiffNet(_TinyFrameNet):
-    """``feats -> {"trans_score" (per nm), "rot_score" (world frame)}`` as FrameDiff's ``ScoreNetwork``."""
+    """``feats -> {"trans_score" (per nm), "rot_score" (body frame)}`` as FrameDiff's ``ScoreNetwork``."""
 
     def forward(self, feats: dict[str, Tensor]) -> dict[str, Tensor]:
-        trans, rots, heads = self._heads(feats)
+        trans, _, heads = self._heads(feats)
         x = trans / COORD_SCALE
         trans_score = -x + heads[..., :3] / COORD_SCALE
-        world_rot_score = (rots @ heads[..., 3:, None])[..., 0]
-        return {"trans_score": trans_score, "rot_score": world_rot_score}
+        return {"trans_score": trans_score, "rot_score": heads[..., 3:]}
 
 
 class TinyProteusNet(_TinyFrameNet):

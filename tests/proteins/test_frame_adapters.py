@@ -29,8 +29,9 @@ def test_features_hold_the_frames_in_angstrom_and_scalar_first_quaternions():
     assert feats["seq_idx"].tolist() == [[1, 2, 3, 4, 5, 6]] * 2 and feats["fixed_mask"].sum() == 0
 
 
-def test_a_world_frame_rotation_score_is_returned_in_the_body_frame():
-    """FrameDiff moves R ← Exp(w) R; the engine R ← R Exp(v): the same step when v = Rᵀ w."""
+def test_body_frame_rotation_scores_pass_unchanged_and_world_frame_ones_are_turned():
+    """Released FrameDiff and the engine step R ← R Exp(v); FrameDiff's equivariant_score variant R ← Exp(w) R:
+    the same step when v = Rᵀ w."""
     trans, rots = _frames()
     world = torch.randn(2, 6, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     assert torch.allclose(so3.exp(world) @ rots, rots @ so3.exp((rots.transpose(-1, -2) @ world[..., None])[..., 0]),
@@ -39,8 +40,10 @@ def test_a_world_frame_rotation_score_is_returned_in_the_body_frame():
     def net(feats):
         return {"trans_score": torch.zeros_like(trans), "rot_score": world}
 
-    _, body = fa.FrameDiffScores(net)(trans, rots, torch.full((2,), 0.5))
+    _, body = fa.FrameDiffScores(net, world_frame_rotations=True)(trans, rots, torch.full((2,), 0.5))
     assert torch.allclose(so3.exp(world) @ rots, rots @ so3.exp(body), atol=1e-12)
+    _, unchanged = fa.FrameDiffScores(net)(trans, rots, torch.full((2,), 0.5))
+    assert torch.equal(unchanged, world)
 
 
 def test_proteus_predicting_a_fixed_structure_gives_its_exact_point_mass_scores():
