@@ -30,20 +30,15 @@ if shutil.which("superdiff") is None:
     )
 
 
-def check_yaml_syntax(path):
-    """A YAML syntax error, duplicate key or tab as one line with file:line:column."""
-    try:
-        read_yaml_strict(path)
-    except CampaignError as err:
-        raise WorkflowError(str(err)) from None
-
-
 # A campaign given with --configfile replaces the default one instead of being merged into it (merging would
 # add the default campaign's methods to every campaign).
 # (Snakemake's own YAML errors carry no line or column: the default file is read strictly by superdiff first. A
 # --configfile is parsed by Snakemake before this file runs; `make campaign CONFIG=...` checks it first instead.)
 if not workflow.overwrite_configfiles:
-    check_yaml_syntax("config/config.yaml")
+    try:
+        read_yaml_strict("config/config.yaml")
+    except CampaignError as err:
+        raise WorkflowError(str(err)) from None
 
     configfile: "config/config.yaml"
 
