@@ -28,7 +28,6 @@ Optional: ``label_frequency`` (``{condition: natural frequency}``, for ``--and-t
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
@@ -38,6 +37,7 @@ from torch import Tensor
 
 from superdiff.engine import models as score_models
 from superdiff.engine.paths import GaussianPath, VariancePreservingPath, VPLinear
+from superdiff.files.factories import import_factory
 
 #: the spec of the built-in SELFIES autoencoder + latent diffusion
 BUILTIN = "builtin"
@@ -73,15 +73,9 @@ def check_latent_spec(spec: str) -> None:
     """``builtin`` or an importable ``module:factory`` (imported, not called): checked before any work."""
     if spec == BUILTIN:
         return
-    if spec.count(":") != 1 or not all(part.strip() for part in spec.split(":")):
+    if spec.count(":") != 1:
         raise ValueError(f"latent model {spec!r}: expected {BUILTIN!r} or 'module:factory'")
-    module_name, attr = spec.split(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise ValueError(f"latent model {spec!r}: cannot import module {module_name!r} ({err})") from None
-    if not callable(getattr(module, attr, None)):
-        raise ValueError(f"latent model {spec!r}: module {module_name!r} has no callable {attr!r}")
+    import_factory(spec, spec, "latent model")
 
 
 def load_latent_model(spec: str, device: torch.device, weights=None) -> LatentModel:
@@ -93,8 +87,7 @@ def load_latent_model(spec: str, device: torch.device, weights=None) -> LatentMo
         from superdiff.molecules.loading import BuiltinLatentModel
 
         return check_latent_model(BuiltinLatentModel.load(weights, device), spec)
-    module_name, attr = spec.split(":")
-    factory = getattr(importlib.import_module(module_name), attr)
+    factory = import_factory(spec, spec, "latent model")
     params = inspect.signature(factory).parameters
     takes_device = "device" in params or any(p.kind == p.VAR_KEYWORD for p in params.values())
     return check_latent_model(factory(device=device) if takes_device else factory(), spec)

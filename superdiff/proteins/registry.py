@@ -33,6 +33,7 @@ from typing import Any
 import torch
 
 from superdiff.engine.devices import check_device
+from superdiff.files.factories import import_factory
 from superdiff.files.resources import resource_path
 
 MANIFEST_DIR = resource_path("manifests")
@@ -157,16 +158,7 @@ def builtin_names() -> tuple[str, ...]:
 
 def _check_factory(spec: str, factory: str) -> None:
     """The module of ``module:factory`` is importable and defines ``factory`` (imported, not called)."""
-    if factory.count(":") != 1 or not all(part.strip() for part in factory.split(":")):
-        raise ValueError(f"model {spec!r}: expected 'module:factory'")
-    module_name, attr = factory.split(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise ValueError(f"model {spec!r}: cannot import module {module_name!r} ({err}); expected an importable "
-                         "module on the PYTHONPATH") from None
-    if not callable(getattr(module, attr, None)):
-        raise ValueError(f"model {spec!r}: module {module_name!r} has no callable {attr!r}")
+    import_factory(spec, factory)
 
 
 def weights_fingerprint(spec: str | dict) -> str:
