@@ -107,8 +107,19 @@ def load_builtin_frames(name: str, device: str | torch.device = "cpu") -> FrameE
     return load_frame_expert(BUILTIN_DIR / f"{name}.safetensors", device, name=f"builtin:{name}", **FRAME_INFERENCE)
 
 
+def _earlier_commands(out: Path) -> list[str]:
+    """The commands that made the state a run resumes from (from the manifest beside it), or the data command."""
+    manifest = out.with_suffix(".json")
+    if out.with_suffix(".state.pt").exists() and manifest.exists():
+        return list(json.loads(manifest.read_text()).get("reproduce", []))
+    return ["superdiff build-backbone-set"]
+
+
 def train_frames_command(args: argparse.Namespace, command: str) -> int:
-    """``superdiff train-frames``: select the subset, train (resuming from ``<out>.state.pt``), save weights."""
+    """``superdiff train-frames``: select the subset, train (resuming from ``<out>.state.pt``), save weights.
+
+    The manifest's ``reproduce`` lists every command in order: the data set, then each run (a resumed run with more
+    ``--steps`` is a later stage; its cosine learning-rate schedule is recomputed for the new total)."""
     from superdiff.proteins.backbone_set import load_backbone_set, overlap_with_reference, subset
     from superdiff.proteins.frame_training import FrameTrainConfig, train_frames
 
@@ -122,11 +133,12 @@ def train_frames_command(args: argparse.Namespace, command: str) -> int:
     print(f"training on {len(chains)} chains ({sum(len(c) for c in chains)} residues), subset {args.subset}; "
           f"{len(overlap)} of them overlap the novelty reference set", flush=True)
     out = Path(args.out)
+    earlier = _earlier_commands(out)
+    reproduce = earlier if earlier and earlier[-1] == command else [*earlier, command]  # a plain restart: once
 
     def save(net, summary):
         manifest = {"name": out.stem, "data": str(args.data or "resources/reference/backbone_set.npz"),
-                    "train_config": cfg.to_dict(), "training": summary, "command": command,
-                    "reproduce": ["superdiff build-backbone-set", command],
+                    "train_config": cfg.to_dict(), "training": summary, "command": command, "reproduce": reproduce,
                     "overlap_with_reference_set": {"chains": len(overlap), "of": len(chains), "ids": overlap}}
         return save_frame_expert(net, out, manifest)
 

@@ -54,7 +54,7 @@ def junction_energy(atoms: Tensor, clash: float = 3.0) -> Tensor:
     return 10 * bond.sum(-1) + ang1.sum(-1) + ang2.sum(-1) + 0.1 * omega.sum(-1) + clashes
 
 
-def polish_frames(trans: Tensor, rots: Tensor, iters: int = 300, lr: float = 0.02,
+def polish_frames(trans: Tensor, rots: Tensor, iters: int = 300, lr: float = 0.01,
                   restraint: float = 0.01) -> tuple[Tensor, Tensor]:
     """Frames ``(trans [B, L, 3] in Å, rots [B, L, 3, 3])`` moved to a minimum of :func:`junction_energy` plus
     the restraint; float64, no gradient kept. ``iters = 0`` returns the input."""
@@ -65,7 +65,8 @@ def polish_frames(trans: Tensor, rots: Tensor, iters: int = 300, lr: float = 0.0
     turn = torch.zeros_like(trans, requires_grad=True)
     opt = torch.optim.Adam([shift, turn], lr=lr)
     with torch.enable_grad():
-        for _ in range(iters):
+        for step in range(iters):
+            opt.param_groups[0]["lr"] = lr * (1 - step / iters)  # linear decay: settles instead of jittering
             atoms = atoms_from_frames(trans + shift, rots @ so3.exp(turn))
             loss = (junction_energy(atoms) + restraint * shift.pow(2).sum((1, 2))).sum()
             opt.zero_grad()
