@@ -40,7 +40,7 @@ def clash_limits(length: int, clash: float = 3.0, dtype=torch.float64, hbond: fl
     return limits * ((residue[:, None] - residue[None]).abs() > 3).to(dtype)
 
 
-def junction_energy(atoms: Tensor, clash: float = 3.0) -> Tensor:
+def junction_energy(atoms: Tensor, clash: float = 3.0, clash_weight: float = 1.0) -> Tensor:
     """The geometric energy of backbones ``[B, L, 4, 3]`` (Å) per design ``[B]`` (see the module doc)."""
     n, ca, c = atoms[..., 0, :], atoms[..., 1, :], atoms[..., 2, :]
     bond = ((c[:, :-1] - n[:, 1:]).norm(dim=-1) - ideal.C_N).pow(2)
@@ -51,11 +51,11 @@ def junction_energy(atoms: Tensor, clash: float = 3.0) -> Tensor:
     flat = atoms.flatten(1, 2)
     dist = torch.cdist(flat, flat)
     clashes = (torch.relu(clash_limits(atoms.shape[1], clash, atoms.dtype) - dist)).pow(2).sum((1, 2)) / 2
-    return 10 * bond.sum(-1) + ang1.sum(-1) + ang2.sum(-1) + 0.1 * omega.sum(-1) + clashes
+    return 10 * bond.sum(-1) + ang1.sum(-1) + ang2.sum(-1) + 0.1 * omega.sum(-1) + clash_weight * clashes
 
 
-def polish_frames(trans: Tensor, rots: Tensor, iters: int = 300, lr: float = 0.01,
-                  restraint: float = 0.01) -> tuple[Tensor, Tensor]:
+def polish_frames(trans: Tensor, rots: Tensor, iters: int = 300, lr: float = 0.01, restraint: float = 0.01,
+                  clash_weight: float = 1.0) -> tuple[Tensor, Tensor]:
     """Frames ``(trans [B, L, 3] in Å, rots [B, L, 3, 3])`` moved to a minimum of :func:`junction_energy` plus
     the restraint; float64, no gradient kept. ``iters = 0`` returns the input."""
     trans, rots = trans.detach().double(), rots.detach().double()
@@ -68,7 +68,7 @@ def polish_frames(trans: Tensor, rots: Tensor, iters: int = 300, lr: float = 0.0
         for step in range(iters):
             opt.param_groups[0]["lr"] = lr * (1 - step / iters)  # linear decay: settles instead of jittering
             atoms = atoms_from_frames(trans + shift, rots @ so3.exp(turn))
-            loss = (junction_energy(atoms) + restraint * shift.pow(2).sum((1, 2))).sum()
+            loss = (junction_energy(atoms, clash_weight=clash_weight) + restraint * shift.pow(2).sum((1, 2))).sum()
             opt.zero_grad()
             loss.backward()
             opt.step()
