@@ -88,6 +88,8 @@ def _register_train_frames(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-crop", type=int, default=48)
     p.add_argument("--max-crop", type=int, default=96)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--clash-weight", type=float, default=0.0,
+                   help="weight of the steric loss on predicted atoms at low noise (0: off)")
     p.add_argument("--checkpoint-every", type=int, default=200,
                    help="write the resumable state (<out>.state.pt) and the weights every N steps")
     p.add_argument("--out", required=True, help="output weights (.safetensors); the manifest goes beside it")

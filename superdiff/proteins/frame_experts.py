@@ -125,7 +125,7 @@ def train_frames_command(args: argparse.Namespace, command: str) -> int:
 
     cfg = FrameTrainConfig(subset=args.subset, margin=args.margin, steps=args.steps, batch_size=args.batch_size,
                            lr=args.lr, seed=args.seed, max_minutes=args.max_minutes, min_crop=args.min_crop,
-                           max_crop=args.max_crop)
+                           max_crop=args.max_crop, clash_weight=getattr(args, "clash_weight", 0.0))
     chains = [c for c in subset(load_backbone_set(args.data), args.subset, args.margin) if len(c) >= cfg.min_crop]
     if not chains:
         raise ValueError(f"subset {args.subset} (margin {args.margin}): no chain of ≥ {cfg.min_crop} residues")

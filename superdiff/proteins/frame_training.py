@@ -8,7 +8,8 @@ schedule's variance), then the FrameDiff/Proteus-style loss of the predicted cle
 * translation x̂0 MSE (model units²) weighted by ``clamp(SNR_t, snr_min, snr_max)``;
 * rotation ``‖R̂0ᵀ R0 − I‖²_F`` per residue;
 * for ``t < aux_t_max``: backbone-atom MSE (N, CA, C, O rebuilt from both frame sets) and the MSE of all
-  backbone-atom distances below 6 Å (FrameDiff's ``bb_atom`` and ``dist_mat`` losses), so outputs are protein-like.
+  backbone-atom distances below 6 Å (FrameDiff's ``bb_atom`` and ``dist_mat`` losses), so outputs are protein-like,
+  and with ``clash_weight`` > 0 a steric loss on the predicted atoms (:func:`clash_loss`).
 
 EMA weights; resumable: ``state_path`` holds the model, EMA, optimiser, step and random states and is rewritten
 every ``checkpoint_every`` steps, and a rerun continues from it.
@@ -52,6 +53,7 @@ class FrameTrainConfig:
     rot_weight: float = 0.5
     aux_weight: float = 1.0
     aux_t_max: float = 0.25
+    clash_weight: float = 0.0  # > 0: steric loss on the predicted atoms for t < aux_t_max (see clash_loss)
     seed: int = 0
     max_minutes: float = 40.0
     sigma_min: float = 0.1
@@ -108,6 +110,16 @@ def distance_loss(pred: torch.Tensor, true: torch.Tensor, cutoff: float = 6.0) -
     return ((dp - dq) ** 2 * mask).sum((1, 2)) / mask.sum((1, 2)).clamp_min(1)
 
 
+def clash_loss(atoms: torch.Tensor) -> torch.Tensor:
+    """Steric loss per sample: ``Σ relu(limit − d)²`` (model units²) over backbone atoms of residues more than 3
+    apart (limits of :func:`superdiff.proteins.frame_polish.clash_limits`: 3.0 Å, N–O 2.7 Å), per residue."""
+    from superdiff.proteins.frame_polish import clash_limits
+
+    flat = atoms.flatten(1, 2)
+    limits = clash_limits(atoms.shape[1], dtype=atoms.dtype).to(atoms.device) / COORD_SCALE
+    return torch.relu(limits - torch.cdist(flat, flat)).pow(2).sum((1, 2)) / (2 * atoms.shape[1])
+
+
 def frame_loss(model: FrameDenoiser, atoms: torch.Tensor, cfg: FrameTrainConfig, gen: torch.Generator) -> tuple:
     """The training loss of one batch of atom crops ``[B, L, 4, 3]`` (Å) and its parts (floats)."""
     trans0, rots0 = clean_frames(atoms)
@@ -125,6 +137,8 @@ def frame_loss(model: FrameDenoiser, atoms: torch.Tensor, cfg: FrameTrainConfig,
     l_dist = distance_loss(atoms_hat, atoms_true)
     low = (t < cfg.aux_t_max).float()
     aux = low * (l_atom + l_dist) * 10.0
+    if cfg.clash_weight:
+        aux = aux + cfg.clash_weight * low * clash_loss(atoms_hat)
     loss = (w * l_trans).mean() + cfg.rot_weight * l_rot.mean() + cfg.aux_weight * aux.mean()
     parts = {"trans": float(l_trans.detach().mean()), "rot": float(l_rot.detach().mean()),
              "atom_low_t": float((low * l_atom.detach()).sum() / low.sum().clamp_min(1))}

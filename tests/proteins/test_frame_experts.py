@@ -123,3 +123,14 @@ def test_polish_restores_peptide_bonds_of_perturbed_frames():
     assert float((c_n - ideal.C_N).abs().max()) < 0.05
     assert float((before[0, 1:, 0] - before[0, :-1, 2]).norm(dim=-1).sub(ideal.C_N).abs().max()) > 0.2
 
+
+
+def test_clash_loss_is_zero_on_ideal_chains_and_positive_on_overlaps():
+    from superdiff.proteins import ideal
+    from superdiff.proteins.frame_training import clash_loss, clean_frames, model_atoms
+
+    helix = torch.from_numpy(ideal.ideal_chain("helix", 20))[None].float()
+    assert float(clash_loss(model_atoms(*clean_frames(helix)))) == 0.0
+    folded = helix.clone()
+    folded[0, 10:] -= folded[0, 10, 1] - folded[0, 0, 1] + torch.tensor([0.5, 0.0, 0.0])  # residue 10 onto 0
+    assert float(clash_loss(model_atoms(*clean_frames(folded)))) > 0.01
