@@ -97,7 +97,8 @@ def _register_train_frames(sub: argparse._SubParsersAction) -> None:
 
 
 def _register_sample_backbones(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("sample-backbones", help="sample Cα backbones from one or a composition of models")
+    p = sub.add_parser("sample-backbones", help="sample backbones (Cα, or full N, CA, C, O from frame models) from one "
+                                                   "or a composition of models")
     add_method_arguments(p)
     p.add_argument("--length", type=int, action="append", required=True, help="backbone length (repeatable)")
     p.add_argument("--num", type=int, required=True, help="designs per length")
