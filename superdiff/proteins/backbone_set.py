@@ -33,6 +33,7 @@ from superdiff.proteins.reference import (
     structure_files,
     unbroken_segments,
 )
+from superdiff.proteins.secondary import dssp_states
 from superdiff.proteins.structure import StructureError, read_chains
 
 BACKBONE_SET_FILE = resource_path("reference", "backbone_set.npz")
@@ -61,10 +62,8 @@ class BackboneChain:
 
 
 def dssp(atoms: np.ndarray) -> str:
-    """Three-state DSSP (``H``, ``E``, ``-``) of one backbone ``[L, 4, 3]`` (N, CA, C, O; Å) with pydssp."""
-    import pydssp
-
-    return "".join(pydssp.assign(np.asarray(atoms, dtype=np.float64), out_type="c3"))
+    """Three-state DSSP (``H``, ``E``, ``-``) of one backbone ``[L, 4, 3]`` (N, CA, C, O; Å), as stored in the set."""
+    return dssp_states(atoms).replace("C", "-")
 
 
 def _peptide_segments(atoms: np.ndarray, start: int, end: int, min_length: int) -> list[tuple[int, int]]:

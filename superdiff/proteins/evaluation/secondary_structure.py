@@ -13,12 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from superdiff.proteins.secondary import ca_atom_array
+from superdiff.proteins.secondary import ca_atom_array, dssp_states
 from superdiff.proteins.structure import Backbone
 
 SS_METHODS = ("auto", "psea", "dssp")
 _PSEA_CLASS = {"a": "H", "b": "E"}
-_DSSP_CLASS = {"H": "H", "E": "E"}  # pydssp's c3 alphabet: "-" (coil), "H", "E"
 
 
 @dataclass(frozen=True)
@@ -61,23 +60,6 @@ def resolve_ss_method(method: str, backbone: Backbone) -> str:
     if method == "dssp" and not dssp_available():
         raise ValueError("secondary-structure method 'dssp' needs the pydssp package (pip install pydssp==0.9.1)")
     return method
-
-
-def dssp_states(atoms: np.ndarray, sequence: str | None = None) -> str:
-    """DSSP states (``H`` / ``E`` / ``C``) of one chain's backbone ``[L, 4, 3]`` (N, CA, C, O in Å).
-
-    Prolines (from ``sequence``) donate no hydrogen bond, as in DSSP.
-    """
-    import pydssp
-
-    atoms = np.asarray(atoms, dtype=np.float64)
-    if atoms.ndim != 3 or atoms.shape[1:] != (4, 3):
-        raise ValueError(f"atoms must have shape [L, 4, 3] (N, CA, C, O), got {atoms.shape}")
-    if len(atoms) < 3:
-        return "C" * len(atoms)
-    donors = None if sequence is None else np.array([c != "P" for c in sequence], dtype=float)
-    codes = pydssp.assign(atoms, donor_mask=donors, out_type="c3")
-    return "".join(_DSSP_CLASS.get(str(c), "C") for c in codes)
 
 
 def secondary_structure(backbone: Backbone, method: str = "auto") -> SecondaryStructure:
