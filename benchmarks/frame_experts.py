@@ -34,10 +34,10 @@ import torch
 
 from superdiff.files.atomic import write_json_atomic
 from superdiff.files.provenance import provenance
-from superdiff.proteins import ideal
 from superdiff.proteins.backbone_set import dssp, load_backbone_set
 from superdiff.proteins.frame_polish import clash_limits, polish_frames
 from superdiff.proteins.frames_backbone import atoms_from_frames, frames_from_atoms
+from superdiff.proteins.quality import backbone_geometry
 from superdiff.proteins.registry import load_model
 from superdiff.proteins.sampling import DEFAULT_STEPS, SamplingRequest, sample_length
 
@@ -48,24 +48,20 @@ TARGETS = {"helix_frames": "DSSP helix ≥ 0.50", "strand_frames": "DSSP strand 
 
 
 def geometry(atoms: np.ndarray) -> dict:
-    """Bond, Cα–Cα and clash figures of one backbone ``[L, 4, 3]`` (Å)."""
-    n, ca, c = atoms[:, 0], atoms[:, 1], atoms[:, 2]
-    n_ca = np.linalg.norm(ca - n, axis=-1)
-    ca_c = np.linalg.norm(c - ca, axis=-1)
-    c_n = np.linalg.norm(n[1:] - c[:-1], axis=-1)
-    ok = np.concatenate([abs(n_ca - ideal.N_CA) <= 0.05, abs(ca_c - ideal.CA_C) <= 0.05,
-                         abs(c_n - ideal.C_N) <= 0.05])
-    ca_ca = np.linalg.norm(np.diff(ca, axis=0), axis=-1)
+    """Bond, Cα–Cα and clash figures of one backbone ``[L, 4, 3]`` (Å): the evaluation's checks
+    (:func:`~superdiff.proteins.quality.backbone_geometry`) plus the issue's strict clash rule (no N–O exemption)
+    and the polish's rule (N–O pairs allowed down to 2.5 Å)."""
+    length = len(atoms)
+    g = backbone_geometry(atoms[:, 1], atoms)
+    bonds_ok = (g.n_ca_ok * length + g.ca_c_ok * length + g.c_n_ok * (length - 1)) / (3 * length - 1)
     flat = atoms.reshape(-1, 3)
-    residue = np.repeat(np.arange(len(atoms)), 4)
+    residue = np.repeat(np.arange(length), 4)
     dist = np.linalg.norm(flat[:, None] - flat[None], axis=-1)
     far = np.abs(residue[:, None] - residue[None]) > 3
-    clashes = int(np.triu((dist < 3.0) & far).sum())
-    limits = clash_limits(len(atoms), 3.0, hbond=2.5).numpy()
-    return {"clashes_hbond_exempt": int(np.triu(dist < limits).sum()), "bonds_ok": float(ok.mean()),
-            "peptide_ok": float((abs(c_n - ideal.C_N) <= 0.05).mean()),
-            "c_n_mean": float(c_n.mean()), "ca_ca_ok": float((abs(ca_ca - ideal.CA_CA) <= 0.10).mean()),
-            "clashes": clashes}
+    limits = clash_limits(length, 3.0, hbond=2.5).numpy()
+    return {"clashes_hbond_exempt": int(np.triu(dist < limits).sum()), "bonds_ok": float(bonds_ok),
+            "peptide_ok": g.c_n_ok, "c_n_mean": float(np.linalg.norm(atoms[1:, 0] - atoms[:-1, 2], axis=-1).mean()),
+            "ca_ca_ok": g.ca_ca_ok, "clashes": int(np.triu((dist < 3.0) & far).sum())}
 
 
 def evaluate(all_atoms: list[np.ndarray]) -> dict:
