@@ -144,13 +144,18 @@ def _final_weights(request: SamplingRequest, log_q: torch.Tensor) -> torch.Tenso
     return torch.full((b, m), 1.0 / m, dtype=torch.float64)
 
 
-def denoise(models: Sequence, weights: torch.Tensor, x: torch.Tensor, t: float,
-            schedule: engine.GaussianPath) -> torch.Tensor:
-    """Tweedie ``x̂0 = (x + σ_t² Σ_i w_i s_i(x, t)) / α_t``; ``x [B, L, 3]``, ``weights [B, M]``."""
+def _combined_score(models: Sequence, weights: torch.Tensor, x: torch.Tensor, t: float) -> torch.Tensor:
+    """``Σ_i w_i s_i(x, t)`` at the end of the path (``weights [B, M]``), on the networks' fixed micro-batches."""
     tb = torch.full((x.shape[0],), t, dtype=x.dtype, device=x.device)
     with torch.no_grad():
         scores = torch.stack([engine.sampler.call_in_micro_batches(m, x, tb, MODEL_BATCH) for m in models], dim=1)
-    u = (weights.to(scores)[:, :, None, None] * scores).sum(1)
+    return (weights.to(scores)[:, :, None, None] * scores).sum(1)
+
+
+def denoise(models: Sequence, weights: torch.Tensor, x: torch.Tensor, t: float,
+            schedule: engine.GaussianPath) -> torch.Tensor:
+    """Tweedie ``x̂0 = (x + σ_t² Σ_i w_i s_i(x, t)) / α_t``; ``x [B, L, 3]``, ``weights [B, M]``."""
+    u = _combined_score(models, weights, x, t)
     u = u - u.mean(dim=1, keepdim=True)
     alpha, sigma = float(schedule.alpha(t)), float(schedule.sigma(t))
     return (x + sigma**2 * u) / alpha
@@ -196,10 +201,7 @@ def denoise_frames(models: Sequence, weights: torch.Tensor, x: torch.Tensor, t: 
     """One denoising step of frames ``x [B, L, 4, 3]``: Tweedie on the translations, ``x̂0 = (x + σ_t² u) / α_t``,
     and its SO(3) analogue ``R̂0 = R · Exp(σ_R(t)² u_R)`` on the rotations (exact to first order in the angle; for one
     clean-frame model it returns the predicted frames), with ``u = Σ_i w_i s_i(x, t)`` (``weights [B, M]``)."""
-    tb = torch.full((x.shape[0],), t, dtype=x.dtype, device=x.device)
-    with torch.no_grad():
-        scores = torch.stack([engine.sampler.call_in_micro_batches(m, x, tb, MODEL_BATCH) for m in models], dim=1)
-    u = (weights.to(scores)[:, :, None, None] * scores).sum(1)  # [B, L, 6]
+    u = _combined_score(models, weights, x, t)  # [B, L, 6]
     trans, rots = split(x)
     u_trans = u[..., :3] - u[..., :3].mean(dim=1, keepdim=True)
     alpha, sigma = float(path.translations.alpha(t)), float(path.translations.sigma(t))
