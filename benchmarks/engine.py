@@ -1,10 +1,10 @@
 """Engine cost per step: operators (incl. Product with SMC) side by side, Itô versus Hutchinson log densities.
 
-A small neural score model (an MLP on R^300), M = 2 and 3 models, one batch. Every configuration is timed in
+A small neural score model (an MLP on R^300), M = 2, 3 and 4 models, one batch. Every configuration is timed in
 interleaved rounds in the same process, so the ratios are comparable even on a noisy shared machine; the
 median over rounds is reported. Prints a table and writes JSON (default benchmarks/out/engine.json).
 
-    python benchmarks/engine.py [--batch 64] [--steps 20] [--rounds 7] [--threads 1] [--device cpu]
+    python benchmarks/engine.py [--batch 64] [--steps 24] [--rounds 7] [--threads 1] [--device cpu]
 """
 
 from __future__ import annotations
@@ -45,6 +45,9 @@ def configurations(num_models: int) -> dict[str, dict]:
         "Or": {"operator": superdiff.Or()},
         "And": {"operator": superdiff.And(curvature_correction=False)},
         "And+curvature": {"operator": superdiff.And(curvature_correction=True)},
+        "And+curvature every 4": {"operator": superdiff.And(curvature_every=4)},
+        "And+curvature every 8": {"operator": superdiff.And(curvature_every=8)},
+        "And+curvature every 12": {"operator": superdiff.And(curvature_every=12)},
         "Product (no resampling)": {"operator": superdiff.Product(resample=False)},
         "Product (resample every step)": {"operator": superdiff.Product(ess_threshold=1.0)},
         "Ito (Average, SDE)": {"operator": superdiff.Average()},
@@ -69,7 +72,7 @@ def time_per_step(models, config: dict, batch: int, steps: int, device: torch.de
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=24)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
@@ -79,7 +82,7 @@ def main() -> None:
     device = torch.device(args.device)
 
     results = {}
-    for num_models in (2, 3):
+    for num_models in (2, 3, 4):
         models = [MLPScore(seed).to(device) for seed in range(num_models)]
         configs = configurations(num_models)
         times = {name: [] for name in configs}

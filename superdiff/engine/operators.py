@@ -38,6 +38,8 @@ class StepContext:
         step: index of this step on the time grid (0 at ``t = 1``), for operators with per-step settings.
         log_q_blocks: ``[B, M, K]`` float64 each model's log density split over the K blocks of a space with blocks
             (frames: translations, rotations), or None; ``blocks``: ``[D]`` the block of every coordinate.
+        curvature_trace: ``[B, M, ...]`` the ``curvature_trace`` of the last combination that returned one in this
+            run (for operators that compute a curvature only every few steps), or None.
     """
 
     scores: Tensor
@@ -53,6 +55,7 @@ class StepContext:
     step: int = 0
     log_q_blocks: Tensor | None = None
     blocks: Tensor | None = None
+    curvature_trace: Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,8 @@ class Combination:
         noise_removed: ``[B]`` number of noise directions the operator removed (AND's projection), or None.
             ``log_q_correction`` is then the curvature those directions lost (Itô form); the estimator adapts it
             (:meth:`superdiff.engine.estimators.Ito.projection_correction`).
+        curvature_trace: ``[B, M, ...]`` what the operator keeps of its curvature for later steps (handed back as
+            their ``StepContext.curvature_trace``; reordered with the population on resampling), or None.
     """
 
     score: Tensor
@@ -79,6 +84,7 @@ class Combination:
     residual: Tensor | None = None
     log_w_increment: Tensor | None = None
     noise_removed: Tensor | None = None
+    curvature_trace: Tensor | None = None
 
 
 class Operator(ABC):
@@ -100,8 +106,9 @@ class Operator(ABC):
         if num_models < self.min_models:
             raise ValueError(f"{self!r} needs at least {self.min_models} models, got {num_models}")
 
-    def needs_derivatives(self) -> bool:
-        """Whether :meth:`combine` uses ``ctx.quadratic_forms`` (the sampler then keeps the autograd graph)."""
+    def needs_derivatives(self, step: int | None = None) -> bool:
+        """Whether :meth:`combine` uses ``ctx.quadratic_forms`` at grid step ``step`` (None: at any step); the
+        sampler keeps the autograd graph only for those steps."""
         return False
 
     @abstractmethod
@@ -308,6 +315,11 @@ class And(Operator):
             directions ``q_k``) to each model's estimate and to the constraint. Needs differentiable models
             (one vector-Jacobian product per model and direction per step). The reference code omits it;
             without it the true log ratio drifts when the models' Hessians differ.
+        curvature_every: compute the curvature on every ``k``-th step only (always on the first) and, in between,
+            extrapolate each model's ``Σ_k q_kᵀ ∇² log q^i q_k`` linearly from its last two computed values.
+            1 (default) is exact; ``k > 1`` is a multirate approximation (the trace is a smooth function of
+            ``(x, t)``) that skips the graph and the vector-Jacobian products on ``k − 1`` of every ``k`` steps
+            (docs/engine.md, "Cost of the curvature correction").
         degenerate_tol: directions of ``span{δ}`` with squared norm below ``tol · mean |s_i|²`` are treated as
             "models agree": no constraint, no projection (κ falls back to uniform along them).
     """
@@ -315,13 +327,16 @@ class And(Operator):
     min_models = 2
 
     def __init__(self, bias: float | Sequence[float] | Sequence[Sequence[float]] | Tensor = 0.0,
-                 curvature_correction: bool = True, degenerate_tol: float = 1e-10):
+                 curvature_correction: bool = True, curvature_every: int = 1, degenerate_tol: float = 1e-10):
+        if isinstance(curvature_every, bool) or not isinstance(curvature_every, int) or curvature_every < 1:
+            raise ValueError(f"And curvature_every={curvature_every!r}; expected an integer >= 1 (1: every step)")
         if isinstance(bias, (int, float)):
             self.bias = float(bias)
         else:
             self.bias = torch.as_tensor(bias, dtype=torch.float64).tolist()  # lists keep settings() JSON-ready
         self._is_path = isinstance(self.bias, list) and bool(self.bias) and isinstance(self.bias[0], list)
         self.curvature_correction = bool(curvature_correction)
+        self.curvature_every = curvature_every
         self.degenerate_tol = float(degenerate_tol)
 
     def validate(self, num_models: int) -> None:
@@ -342,8 +357,8 @@ class And(Operator):
                              "compute the path for the same number of steps")
         return self._bias[step]
 
-    def needs_derivatives(self) -> bool:
-        return self.curvature_correction
+    def needs_derivatives(self, step: int | None = None) -> bool:
+        return self.curvature_correction and (step is None or step % self.curvature_every == 0)
 
     def combine(self, ctx: StepContext) -> Combination:
         # Solved in the models' dtype: float32 keeps the equalisation to ~1e-6 nats per step at a fraction of
@@ -361,11 +376,12 @@ class And(Operator):
             basis = geo.basis
         lam_g2_dt = ctx.drift_scale * ctx.g2 * ctx.dtau
 
-        correction = None
+        correction = trace = carry = None
         known = ctx.log_q_extra
-        if self.curvature_correction and ctx.quadratic_forms is not None:
-            quad = ctx.quadratic_forms(basis)  # [B, M, M-1]
-            correction = -0.5 * ctx.noise_scale**2 * ctx.g2 * ctx.dtau * quad.sum(-1)
+        if self.curvature_correction:
+            trace, carry = self._curvature_trace(ctx, basis)
+        if trace is not None:
+            correction = -0.5 * ctx.noise_scale**2 * ctx.g2 * ctx.dtau * trace
             known = correction if known is None else known + correction
         sq = s.pow(2).sum(-1)
         bias = self._step_bias(ctx.step).to(s)
@@ -401,11 +417,29 @@ class And(Operator):
             log_q_correction=correction,
             residual=residual,
             noise_removed=None if correction is None else basis.pow(2).sum((1, 2)),
+            curvature_trace=carry,
         )
+
+    def _curvature_trace(self, ctx: StepContext, basis: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        """Each model's ``Σ_k q_kᵀ ∇s_i q_k`` ``[B, M]`` for this step, and what to carry to the next steps
+        (``[B, M, 2]``: the last computed trace and its change per step since the one before).
+
+        Computed on every ``curvature_every``-th step; in between, extrapolated linearly from the last two
+        computed values (holding the last value lags behind the trace's steady growth as the noise shrinks).
+        """
+        last = ctx.curvature_trace
+        if ctx.quadratic_forms is not None and self.needs_derivatives(ctx.step):
+            trace = ctx.quadratic_forms(basis).sum(-1)
+            slope = torch.zeros_like(trace) if last is None else (trace - last[..., 0]) / self.curvature_every
+            return trace, torch.stack([trace, slope], dim=-1)
+        if last is None:
+            return None, None
+        return last[..., 0] + last[..., 1] * (ctx.step % self.curvature_every), last
 
     def __repr__(self) -> str:
         bias = f"<path of {len(self.bias)} steps>" if self._is_path else self.bias
-        return f"And(bias={bias}, curvature_correction={self.curvature_correction})"
+        every = "" if self.curvature_every == 1 else f", curvature_every={self.curvature_every}"
+        return f"And(bias={bias}, curvature_correction={self.curvature_correction}{every})"
 
 
 def product_log_weight_increment(scores: Tensor, weights: Tensor, g2: float, dtau: float, div_f: float) -> Tensor:
@@ -501,6 +535,7 @@ def make_operator(
     temperature: float = 1.0,
     bias: float | Sequence[float] | None = None,
     curvature_correction: bool = True,
+    curvature_every: int = 1,
     resample: bool = True,
     ess_threshold: float = 0.5,
     resample_until: float = 0.0,
@@ -512,7 +547,7 @@ def make_operator(
         index: the model for ``single``.
         weights: fixed weights for ``average``; exponents ``c_i`` for ``product``.
         temperature, bias: for ``or`` (bias one per model) and ``and`` (bias nats per step).
-        curvature_correction: for ``and``.
+        curvature_correction, curvature_every: for ``and``.
         resample, ess_threshold, resample_until: for ``product``.
     """
     if name == "single":
@@ -522,7 +557,8 @@ def make_operator(
     if name == "or":
         return Or(temperature, None if bias is None else list(bias) if not isinstance(bias, (int, float)) else [bias])
     if name == "and":
-        return And(0.0 if bias is None else bias, curvature_correction=curvature_correction)
+        return And(0.0 if bias is None else bias, curvature_correction=curvature_correction,
+                   curvature_every=curvature_every)
     if name == "product":
         return Product(weights, resample=resample, ess_threshold=ess_threshold, resample_until=resample_until)
     raise ValueError(f"unknown operator {name!r}; expected one of {', '.join(OPERATOR_NAMES)}")

@@ -177,13 +177,9 @@ class _Plan:
         """Drift scale ``λ = (1 + η²) / 2`` of step k: 1 for the SDE, ½ for the probability-flow ODE."""
         return 0.5 * (1.0 + self.etas[k] ** 2)
 
-    @property
-    def needs_laplacian(self) -> bool:
-        return any(eta != 1.0 for eta in self.etas)
-
-    @property
-    def needs_grad(self) -> bool:
-        return self.needs_laplacian or self.operator.needs_derivatives()
+    def needs_grad(self, k: int) -> bool:
+        """Whether step k's scores need their autograd graph (Laplacian correction or the operator's derivatives)."""
+        return self.etas[k] != 1.0 or self.operator.needs_derivatives(k)
 
 
 @dataclass
@@ -200,6 +196,7 @@ class _State:
     ess: list = field(default_factory=list)
     ancestry: list = field(default_factory=list)
     log_q_blocks: Tensor | None = None  # [B, M, K] for operators that weight each block of the space separately
+    curvature_trace: Tensor | None = None  # [B, M] the operator's last curvature, for operators that reuse it
 
 
 @dataclass(frozen=True)
@@ -378,7 +375,7 @@ def _initial_blocks(plan: _Plan, x: Tensor, prior_std: float, log_q_init: Tensor
 
 def _evaluate(plan: _Plan, x: Tensor, t: float, k: int) -> _Scores:
     """Every model's score at ``(x, t)``, projected onto the space, checked for shape and finiteness."""
-    grad = plan.needs_grad
+    grad = plan.needs_grad(k)
     t_batch = torch.full((x.shape[0],), t, device=plan.device, dtype=plan.dtype)
     tangent = plan.space.tangent_shape(tuple(x.shape[1:]))
     x, wrt, m = x.detach(), None, len(plan.models)
@@ -469,7 +466,7 @@ def _context(plan: _Plan, state: _State, ev: _Scores, xi: Tensor, extra: Tensor 
     return StepContext(scores=scores, log_q=state.log_q, noise=xi, g2=g2, dtau=dtau, log_q_blocks=state.log_q_blocks,
                        blocks=blocks,
                        drift_scale=drift_scale, noise_scale=plan.etas[k], log_q_extra=known, quadratic_forms=quad,
-                       div_f=div_f, step=k)
+                       div_f=div_f, step=k, curvature_trace=state.curvature_trace)
 
 
 def _step(plan: _Plan, state: _State, noise: NoiseSource, k: int) -> None:
@@ -530,6 +527,8 @@ def _add_operator_terms(plan: _Plan, inc: Tensor, comb: Combination, g2: float, 
 
 def _bookkeep(plan: _Plan, state: _State, comb: Combination) -> None:
     """AND residuals, importance weights and the per-step record."""
+    if comb.curvature_trace is not None:
+        state.curvature_trace = comb.curvature_trace.detach()
     if comb.residual is not None:
         state.residual = torch.maximum(state.residual, comb.residual)
         state.has_residual = True
@@ -552,6 +551,10 @@ def _resample(plan: _Plan, state: _State, resampler: torch.Generator | None, k: 
     if resampler is not None and not late and state.ess[-1] < plan.operator.ess_threshold * batch:
         parents = systematic_resample(state.log_w, resampler)
         state.x, state.log_q = state.x[parents], state.log_q[parents]
+        if state.log_q_blocks is not None:
+            state.log_q_blocks = state.log_q_blocks[parents]
+        if state.curvature_trace is not None:
+            state.curvature_trace = state.curvature_trace[parents]
         state.log_w = torch.zeros_like(state.log_w)
     state.ancestry.append(parents)
 
