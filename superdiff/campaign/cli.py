@@ -139,7 +139,7 @@ def cmd_trace_backbones(args) -> int:
     frame = trace_backbones(s["model"], s["method"], length=args.length, num=args.num, seed=s["seed"],
                             first_index=args.first_index, steps=s["steps"], index=s["index"],
                             temperature=s["temperature"], bias=s["bias"], weights=s["weights"],
-                            resample=s["resample"], device=s["device"])
+                            resample=s["resample"], curvature_every=s["curvature_every"], device=s["device"])
     frame.insert(0, "method", args.name or args.method_name or s["method"])
     write_parquet_atomic(args.out, frame)
     print(f"traced {args.num} designs x {s['steps']} steps -> {args.out}")

@@ -67,6 +67,10 @@ class ProteinMethod(_Strict):
         None, description="product: exponent per expert, (1, 1) product of experts, (beta,) anneal, (1, -g) NOT."
     )
     resample: bool | None = Field(None, description="product: SMC resampling within each shard (default true).")
+    curvature_every: int | None = Field(
+        None, ge=1, description="and: compute the curvature term every k-th step and extrapolate it in between "
+                                "(default 1: every step, exact; 8-12 cost <= 1.5x average, docs/engine.md)."
+    )
 
     @model_validator(mode="after")
     def _fields_fit_operator(self) -> ProteinMethod:
@@ -76,6 +80,8 @@ class ProteinMethod(_Strict):
             raise ValueError(f"'index' is only allowed with operator 'single', not '{self.operator}'")
         if self.temperature is not None and self.operator != "or":
             raise ValueError(f"'temperature' is only allowed with operator 'or', not '{self.operator}'")
+        if self.curvature_every is not None and self.operator != "and":
+            raise ValueError(f"'curvature_every' is only allowed with operator 'and', not '{self.operator}'")
         if self.bias is not None and self.operator not in ("or", "and"):
             raise ValueError(f"'bias' is only allowed with operators 'or' and 'and', not '{self.operator}'")
         if (self.weights is not None or self.resample is not None) and self.operator != "product":

@@ -71,7 +71,8 @@ def protein_method(campaign: Campaign, method: ProteinMethod, fingerprints: list
     return {"operator": method.operator, "models": list(proteins.models), "model_fingerprints": fingerprints,
             "index": pick(method.index, "index"), "temperature": pick(method.temperature, "temperature"),
             "bias": method.bias, "exponents": method.weights, "resample": pick(method.resample, "resample"),
-            "steps": proteins.steps, "seed": campaign.seed, "device": campaign.device}
+            "curvature_every": pick(method.curvature_every, "curvature_every"), "steps": proteins.steps,
+            "seed": campaign.seed, "device": campaign.device}
 
 
 def molecule_method(campaign: Campaign, method: MoleculeMethod, fingerprint: str) -> dict[str, Any]:
@@ -110,7 +111,7 @@ def method_json(methods: dict[str, Any], domain: str, name: str) -> str:
 #: keys every entry of a domain has (what the samplers read)
 ENTRY_KEYS = {
     "proteins": {"operator", "models", "model_fingerprints", "index", "temperature", "bias", "exponents", "resample",
-                 "steps", "seed", "device"},
+                 "curvature_every", "steps", "seed", "device"},
     "molecules": {"operator", "conditions", "weights_fingerprint", "index", "guidance", "curvature_correction",
                   "and_target", "exponents", "steps", "seed", "device", "latent_model"},
 }

@@ -120,6 +120,7 @@ METHOD_FLAGS = {
     "temperature": ("--temperature", "temperature"), "bias": ("--bias", "bias"),
     "weights": ("--exponent", "exponents"), "resample": ("--no-resample", "resample"), "seed": ("--seed", "seed"),
     "steps": ("--steps", "steps"), "device": ("--device", "device"),
+    "curvature_every": ("--curvature-every", "curvature_every"),
 }
 
 
@@ -130,7 +131,7 @@ def _method_defaults() -> dict[str, Any]:
     request = SamplingRequest(models=())
     return {"model": None, "method": request.method, "index": request.index, "temperature": request.temperature,
             "bias": None, "weights": None, "resample": request.resample, "seed": request.seed,
-            "steps": request.steps, "device": "cpu"}
+            "steps": request.steps, "device": "cpu", "curvature_every": request.curvature_every}
 
 
 def add_method_arguments(p: argparse.ArgumentParser) -> None:
@@ -149,6 +150,9 @@ def add_method_arguments(p: argparse.ArgumentParser) -> None:
                         "(beta,) annealing, (1, -gamma) steer away from model 2")
     g.add_argument("--no-resample", action="store_false", default=None, dest="resample",
                    help="product: keep importance weights (log_w column) but never resample the batch")
+    g.add_argument("--curvature-every", type=int, default=None,
+                   help="and: compute the curvature term every k-th step, extrapolated between (default "
+                        f"{d['curvature_every']}: every step, exact)")
     g.add_argument("--seed", type=int, default=None, help=f"campaign seed (default {d['seed']})")
     g.add_argument("--steps", type=int, default=None, help=f"reverse-SDE steps (default {d['steps']})")
     g.add_argument("--device", default=None, help=f"torch device (default {d['device']})")
@@ -168,8 +172,9 @@ def sampling_request(args: argparse.Namespace):
     request = SamplingRequest(
         models=tuple(s["model"]), method=s["method"], index=s["index"], temperature=s["temperature"],
         bias=tuple(s["bias"]) if s["bias"] else None, weights=tuple(s["weights"]) if s["weights"] else None,
-        resample=s["resample"], lengths=tuple(args.length), num=args.num, first_index=args.first_index,
-        seed=s["seed"], steps=s["steps"], batch_size=args.batch_size, t_min=args.t_min, noise_scale=args.noise_scale,
+        resample=s["resample"], curvature_every=s["curvature_every"], lengths=tuple(args.length), num=args.num,
+        first_index=args.first_index, seed=s["seed"], steps=s["steps"], batch_size=args.batch_size, t_min=args.t_min,
+        noise_scale=args.noise_scale,
     )
     return request, s["device"]
 

@@ -70,6 +70,7 @@ class SamplingRequest:
     resample: bool = True  # product: SMC resampling within each batch of designs
     # product: no resampling below this t (late resampling on backbones keeps one ancestor: docs/models.md)
     resample_until: float = PRODUCT_RESAMPLE_UNTIL
+    curvature_every: int = 1  # and: the curvature term every k-th step, extrapolated between (1: exact)
     lengths: tuple[int, ...] = (64,)
     num: int = 1
     first_index: int = 0  # designs are numbered first_index .. first_index + num - 1 (global across shards)
@@ -99,6 +100,9 @@ class SamplingRequest:
             raise ValueError(f"noise_scale must lie in [0, 1], got {self.noise_scale}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.curvature_every < 1:
+            raise ValueError(f"curvature_every must be >= 1 (1: the curvature term on every step), got "
+                             f"{self.curvature_every}")
         for length in self.lengths:
             if length < 4:
                 raise ValueError(f"length must be >= 4 residues, got {length}")
@@ -123,7 +127,8 @@ def make_operator(request: SamplingRequest) -> engine.Operator:
         bias = bias[0]
     weights = list(request.weights) if request.method == "product" and request.weights else None
     return engine.make_operator(request.method, index=request.index, temperature=request.temperature, bias=bias,
-                                weights=weights, resample=request.resample, resample_until=request.resample_until)
+                                weights=weights, resample=request.resample, resample_until=request.resample_until,
+                                curvature_every=request.curvature_every)
 
 
 def _final_weights(request: SamplingRequest, log_q: torch.Tensor) -> torch.Tensor:

@@ -30,7 +30,7 @@ EVERY_KNOB = {
                  "seeds": {"count": 2, "shard_size": 2},
                  "methods": {"strand": {"operator": "single", "index": 1},
                              "or_t": {"operator": "or", "temperature": 0.5, "bias": [0.0, 1.0]},
-                             "and_b": {"operator": "and", "bias": [0.25]},
+                             "and_b": {"operator": "and", "bias": [0.25], "curvature_every": 8},
                              "anti": {"operator": "product", "weights": [1.0, -0.5], "resample": False}}},
     "molecules": {"conditions": ["gsk3b", "druglike"], "steps": 6, "guidance": 3.0,
                   "seeds": {"count": 4, "shard_size": 4},
@@ -49,6 +49,7 @@ def protein_flags(campaign, name: str) -> list[str]:
     args += [a for b in m.bias or [] for a in ("--bias", str(b))]
     args += [a for w in m.weights or [] for a in ("--exponent", str(w))]
     args += ["--no-resample"] if m.resample is False else []
+    args += ["--curvature-every", str(m.curvature_every)] if m.curvature_every is not None else []
     return [*args, "--steps", str(p.steps), "--seed", str(campaign.seed), "--device", campaign.device]
 
 
@@ -118,7 +119,9 @@ def test_every_knob_reaches_the_request(tmp_path):
 
     assert request("strand").index == 1 and request("strand").seed == 7 and request("strand").steps == 4
     assert request("or_t").temperature == 0.5 and request("or_t").bias == (0.0, 1.0)
-    assert request("and_b").bias == (0.25,)
+    assert request("and_b").bias == (0.25,) and request("and_b").curvature_every == 8
+    assert request("or_t").curvature_every == 1
+    assert repr(make_operator(request("and_b"))) == "And(bias=0.25, curvature_correction=True, curvature_every=8)"
     assert request("anti").weights == (1.0, -0.5) and request("anti").resample is False
     mol = sample_settings(_parse(["sample-molecules", "--methods", str(methods), "--method-name", "and_d",
                                   "--num", "4", "--out", str(tmp_path)]))

@@ -17,7 +17,7 @@ import torch
 
 def trace_backbones(models: Sequence[str], method: str, *, length: int, num: int, seed: int, steps: int,
                     first_index: int = 0, index: int = 0, temperature: float = 1.0, bias: Sequence[float] | None = None,
-                    weights: Sequence[float] | None = None, resample: bool = True,
+                    weights: Sequence[float] | None = None, resample: bool = True, curvature_every: int = 1,
                     device: str | torch.device = "cpu") -> pd.DataFrame:
     """Record kappa and log densities along the reverse path.
 
@@ -31,7 +31,8 @@ def trace_backbones(models: Sequence[str], method: str, *, length: int, num: int
 
     request = SamplingRequest(models=tuple(models), method=method, index=index, temperature=temperature,
                               bias=tuple(bias) if bias else None, weights=tuple(weights) if weights else None,
-                              resample=resample, lengths=(length,), num=num, seed=seed, steps=steps)
+                              resample=resample, curvature_every=curvature_every, lengths=(length,), num=num,
+                              seed=seed, steps=steps)
     request.validate()
     device = torch.device(device)
     loaded = [load_model(spec, device) for spec in models]
