@@ -250,7 +250,9 @@ def cmd_metrics(args) -> int:
             entry["composition"] = composition_table(frame, conds)
             rows.append({"run": name, **entry["composition"], "validity": entry["validity"],
                          "uniqueness": entry["uniqueness"], "novelty": entry.get("novelty"),
-                         "internal_diversity": entry["internal_diversity"], "fcd": entry.get("fcd_vs_moses_test")})
+                         "internal_diversity": entry["internal_diversity"], "fcd": entry.get("fcd_vs_moses_test"),
+                         "snn": entry.get("snn_vs_moses_test"), "frag": entry.get("frag_vs_moses_test"),
+                         "scaf": entry.get("scaf_vs_moses_test")})
         runs[name] = entry
     write_json_atomic(args.out, {"runs": runs, "provenance": provenance(vars(args))})
     if rows:

@@ -3,7 +3,8 @@ paper's composition table (per method: mean of each property, fraction satisfyin
 
 Conventions: fractions are over all designs; the composition scores count an invalid molecule as 0; novelty is
 over valid unique molecules, against the MOSES train SMILES strings (RDKit canonical SMILES, compared as
-strings after canonicalising ours); internal diversity is MOSES IntDiv1 = 1 − mean pairwise Tanimoto of ECFP4.
+strings after canonicalising ours); internal diversity (IntDiv1), SNN, Frag and Scaf follow MOSES exactly
+(:mod:`superdiff.molecules.similarity`, checked against its reference implementation), over the valid molecules.
 """
 
 from __future__ import annotations
@@ -13,11 +14,10 @@ from functools import cache
 
 import numpy as np
 import pandas as pd
-from rdkit import DataStructs
 
 from superdiff.molecules import conditions, data
-from superdiff.molecules.featurize import mols_from_smiles, morgan_bitvects
 from superdiff.molecules.properties import PROPERTY_COLUMNS
+from superdiff.molecules.similarity import internal_diversity, reference_similarity
 
 #: condition -> (column holding its score in [0, 1], threshold meaning "satisfied").
 CONDITION_SCORE = {"gsk3b": ("p_gsk3b", conditions.ACTIVITY_THRESHOLD),
@@ -28,20 +28,6 @@ CONDITION_SCORE = {"gsk3b": ("p_gsk3b", conditions.ACTIVITY_THRESHOLD),
 @cache
 def moses_train_set() -> frozenset[str]:
     return frozenset(data.load_moses("train"))
-
-
-def internal_diversity(smiles: Sequence[str]) -> float:
-    """1 − mean pairwise Tanimoto similarity (ECFP4) over distinct pairs; NaN for fewer than 2 molecules."""
-    mols = [m for m in mols_from_smiles(list(smiles)) if m is not None]
-    if len(mols) < 2:
-        return float("nan")
-    fps = morgan_bitvects(mols)
-    total, pairs = 0.0, 0
-    for i in range(1, len(fps)):
-        sims = DataStructs.BulkTanimotoSimilarity(fps[i], fps[:i])
-        total += float(np.sum(sims))
-        pairs += i
-    return 1.0 - total / pairs
 
 
 def fcd(smiles: Sequence[str], reference: Sequence[str], device: str = "cpu") -> float:
@@ -71,12 +57,15 @@ def generation_metrics(frame: pd.DataFrame, *, with_novelty: bool = True, fcd_re
     out = {"n": n, "validity": len(valid) / n if n else float("nan"),
            "uniqueness": len(unique) / len(valid) if len(valid) else float("nan"),
            "unique_fraction_of_all": len(unique) / n if n else float("nan"),
-           "internal_diversity": internal_diversity(unique)}
+           "internal_diversity": internal_diversity(list(valid["canonical"]))}
     if with_novelty:
         train = moses_train_set()
         out["novelty"] = float(np.mean([s not in train for s in unique])) if unique else float("nan")
     if fcd_reference > 0:
-        out["fcd_vs_moses_test"] = fcd(list(valid["canonical"]), data.load_moses("test", n=fcd_reference, seed=seed))
+        reference = data.load_moses("test", n=fcd_reference, seed=seed)
+        out["fcd_vs_moses_test"] = fcd(list(valid["canonical"]), reference)
+        out.update({f"{k}_vs_moses_test": v for k, v in reference_similarity(list(valid["canonical"]),
+                                                                              reference).items()})
         out["fcd_reference_size"] = fcd_reference
     cols = [c for c in (*PROPERTY_COLUMNS, *[c for c in frame.columns if c.startswith("p_")]) if c in frame]
     out["properties"] = {c: distribution(valid[c].to_numpy(dtype=float)) for c in cols}

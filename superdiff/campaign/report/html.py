@@ -112,7 +112,8 @@ def molecule_table(metrics: dict[str, Any]) -> pd.DataFrame:
     rows = []
     for name, run in metrics.get("runs", {}).items():
         row = {"method": name, **run.get("composition", {})}
-        for key in ("validity", "uniqueness", "novelty", "internal_diversity", "fcd_vs_moses_test"):
+        for key in ("validity", "uniqueness", "novelty", "internal_diversity", "fcd_vs_moses_test", "snn_vs_moses_test",
+                    "frag_vs_moses_test", "scaf_vs_moses_test"):
             if key in run:
                 row[key] = run[key]
         rows.append(row)
