@@ -195,6 +195,10 @@ class MoleculeMethod(_Strict):
     )
     index: int | None = Field(None, ge=0, description="Which condition (0-based) for operator 'single'.")
     curvature_correction: bool = Field(True, description="AND: include the curvature (Laplacian) term.")
+    curvature_every: int = Field(
+        1, ge=1, description="AND: compute the curvature term every k-th step and extrapolate it in between "
+                             "(1: every step, exact; docs/engine.md)."
+    )
     and_target: Literal["density", "posterior", "typical"] | None = Field(
         None, description="AND: equal densities (the paper's), equal label posteriors, or equal typicality "
                           "(each density relative to its model's typical level); default: sample-molecules'."
@@ -211,6 +215,8 @@ class MoleculeMethod(_Strict):
             raise ValueError(f"'index' is only allowed with operator 'single', not '{self.operator}'")
         if self.and_target is not None and self.operator != "and":
             raise ValueError(f"'and_target' is only allowed with operator 'and', not '{self.operator}'")
+        if self.curvature_every != 1 and self.operator != "and":
+            raise ValueError(f"'curvature_every' is only allowed with operator 'and', not '{self.operator}'")
         if self.exponents is not None and self.operator != "product":
             raise ValueError(f"'exponents' is only allowed with operator 'product', not '{self.operator}'")
         return self

@@ -9,11 +9,12 @@ conditions, steps, device and seed, and the fingerprint of the weights it sample
     {"campaign": "default",
      "proteins": {"and": {"operator": "and", "models": ["builtin:helix", "builtin:strand"],
                           "model_fingerprints": ["<sha256>", "<sha256>"], "index": 0, "temperature": 1.0,
-                          "bias": null, "exponents": null, "resample": true, "steps": 200, "seed": 0,
-                          "device": "cpu"}},
+                          "bias": null, "exponents": null, "resample": true, "curvature_every": 1,
+                          "steps": 200, "seed": 0, "device": "cpu"}},
      "molecules": {"and": {"operator": "and", "conditions": ["gsk3b", "druglike"],
                            "weights_fingerprint": "<sha256>", "index": 0, "guidance": 2.0,
-                           "curvature_correction": true, "and_target": "typical", "exponents": null,
+                           "curvature_correction": true, "curvature_every": 1, "and_target": "typical",
+                           "exponents": null,
                            "steps": 200, "seed": 0, "device": "cpu", "latent_model": "builtin"}}}
 
 The workflow also writes each entry alone to ``results/<campaign>/methods/<domain>/<name>.json`` (one small job per
@@ -85,6 +86,7 @@ def molecule_method(campaign: Campaign, method: MoleculeMethod, fingerprint: str
             "weights_fingerprint": fingerprint,
             "index": _parameter_default(latents, "index") if method.index is None else method.index,
             "guidance": molecules.guidance, "curvature_correction": method.curvature_correction,
+            "curvature_every": method.curvature_every,
             "and_target": method.and_target or _parameter_default(latents, "and_target"),
             "exponents": method.exponents, "steps": molecules.steps, "seed": campaign.seed,
             "device": campaign.device, "latent_model": molecules.latent_model}
@@ -113,6 +115,7 @@ ENTRY_KEYS = {
     "proteins": {"operator", "models", "model_fingerprints", "index", "temperature", "bias", "exponents", "resample",
                  "curvature_every", "steps", "seed", "device"},
     "molecules": {"operator", "conditions", "weights_fingerprint", "index", "guidance", "curvature_correction",
+                  "curvature_every",
                   "and_target", "exponents", "steps", "seed", "device", "latent_model"},
 }
 

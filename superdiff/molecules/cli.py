@@ -70,6 +70,7 @@ METHOD_FLAGS = {
     "condition": ("--condition", "conditions"), "method": ("--method", "operator"), "index": ("--index", "index"),
     "guidance": ("--guidance", "guidance"), "seed": ("--seed", "seed"), "steps": ("--steps", "steps"),
     "curvature_correction": ("--no-curvature-correction", "curvature_correction"),
+    "curvature_every": ("--curvature-every", "curvature_every"),
     "and_target": ("--and-target", "and_target"), "exponent": ("--exponent", "exponents"),
     "device": ("--device", "device"), "latent_model": ("--latent-model", "latent_model"),
 }
@@ -86,7 +87,7 @@ def _method_defaults() -> dict[str, Any]:
 
     params = inspect.signature(MoleculeSampler.latents).parameters
     defaults = {dest: params[dest].default for dest in ("index", "guidance", "steps", "curvature_correction",
-                                                         "and_target")}
+                                                         "curvature_every", "and_target")}
     return {"condition": None, "method": None, "seed": None, "exponent": None, "device": "cpu",
             "latent_model": BUILTIN, **defaults}
 
@@ -103,6 +104,7 @@ def sample_settings(args: argparse.Namespace) -> dict[str, Any]:
     return {"conditions": list(s["condition"]), "method": s["method"], "index": s["index"],
             "guidance": s["guidance"], "num": args.num, "first_index": args.first_index, "seed": s["seed"],
             "steps": s["steps"], "curvature_correction": s["curvature_correction"],
+            "curvature_every": s["curvature_every"],
             "and_log_ratio": args.and_log_ratio, "and_target": s["and_target"], "calibration": args.calibration,
             "kappa_from": args.kappa_from, "exponents": s["exponent"],
             "weights": str(args.weights) if args.weights else None, "latent_model": s["latent_model"],
@@ -111,7 +113,8 @@ def sample_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 #: keywords of :meth:`MoleculeSampler.sample` taken from :func:`sample_settings` as they are
 SAMPLE_KEYWORDS = ("index", "guidance", "num", "first_index", "seed", "steps", "curvature_correction",
-                   "and_log_ratio", "and_target", "calibration", "kappa_from", "exponents", "resample_until")
+                   "curvature_every", "and_log_ratio", "and_target", "calibration", "kappa_from", "exponents",
+                   "resample_until")
 
 
 def _cached_typical_path(args, settings: dict[str, Any], sampler):
@@ -348,6 +351,9 @@ def _add_method_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--steps", type=int, default=None, help=f"reverse-SDE steps (default {d['steps']})")
     g.add_argument("--no-curvature-correction", action="store_false", default=None, dest="curvature_correction",
                    help="AND without the curvature term")
+    g.add_argument("--curvature-every", type=int, default=None,
+                   help="AND: compute the curvature term every k-th step, extrapolated between (default "
+                        f"{d['curvature_every']}: every step, exact)")
     g.add_argument("--and-target", choices=AND_TARGETS, default=None,
                    help="AND equalises each conditional density relative to its model's typical level (typical, "
                         "default: a calibration pass samples each condition alone and AND follows the difference of "

@@ -119,7 +119,8 @@ def calibration_seeds(seed: int, num: int) -> list[int]:
 
 
 def make_operator(method: str, num_conditions: int, index: int = 0, temperature: float = 1.0,
-                  curvature_correction: bool = True, and_bias: Sequence[float] | None = None) -> engine.Operator:
+                  curvature_correction: bool = True, and_bias: Sequence[float] | None = None,
+                  curvature_every: int = 1) -> engine.Operator:
     """The engine operator for ``method`` over ``num_conditions`` conditional models (joint: one model).
 
     ``and_bias``: AND's per-model, per-step log-ratio bias (nats), from :func:`and_bias`.
@@ -135,7 +136,7 @@ def make_operator(method: str, num_conditions: int, index: int = 0, temperature:
         return engine.Single(0)
     return engine.make_operator(method, index=index, temperature=temperature,
                                    bias=list(and_bias) if method == "and" and and_bias is not None else None,
-                                   curvature_correction=curvature_correction)
+                                   curvature_correction=curvature_correction, curvature_every=curvature_every)
 
 
 @dataclass
@@ -174,7 +175,7 @@ class MoleculeSampler:
 
     def latents(self, conds: Sequence[str], method: str, *, index: int = 0, guidance: float = 2.0, num: int = 100,
                 seed: int = 0, first_index: int = 0, steps: int = DEFAULT_STEPS, batch_size: int = 500,
-                curvature_correction: bool = True,
+                curvature_correction: bool = True, curvature_every: int = 1,
                 and_log_ratio: float = DEFAULT_AND_LOG_RATIO, and_target: str = DEFAULT_AND_TARGET,
                 kappa_from: str = DEFAULT_KAPPA_FROM, exponents: Sequence[float] | None = None,
                 calibration: int = DEFAULT_CALIBRATION, typical_path: torch.Tensor | None = None,
@@ -189,7 +190,8 @@ class MoleculeSampler:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
         conds = self.check_conditions(conds)
         if method != "product":  # the operator's own checks (number of conditions, index) before any work
-            make_operator(method, len(conds), index, curvature_correction=curvature_correction)
+            make_operator(method, len(conds), index, curvature_correction=curvature_correction,
+                          curvature_every=curvature_every)
         if num < 1:
             raise ValueError(f"--num must be >= 1, got {num}")
         if first_index < 0:
@@ -215,7 +217,7 @@ class MoleculeSampler:
                                                  progress=progress)
             bias = (typical_path + torch.tensor(bias, dtype=torch.float64)).tolist()
         operator = make_operator(method, len(conds), index, curvature_correction=curvature_correction,
-                                 and_bias=bias)
+                                 and_bias=bias, curvature_every=curvature_every)
         result = sample_guided(models, uncond, path, operator, kappa_from=kappa_from, **common)
         return result, names, seeds
 

@@ -99,6 +99,8 @@ def test_missing_key_is_named():
      "'curvature_every' is only allowed with operator 'and', not 'or'"),
     (lambda d: d["proteins"]["methods"]["and"].update(curvature_every=0),
      "proteins.methods.and.curvature_every: got 0"),
+    (lambda d: d["molecules"]["methods"]["average"].update(curvature_every=4),
+     "'curvature_every' is only allowed with operator 'and', not 'average'"),
     (lambda d: d["proteins"].update(lengths=[50, 50]), "lengths must be distinct, got [50, 50]"),
     (lambda d: d["molecules"].update(conditions=["gsk3b", "egfr"]), "molecules.conditions.1: got \"egfr\""),
     (lambda d: d.update(device="gpu"), "device must be 'cpu', 'cuda', 'cuda:N' or 'mps', got 'gpu'"),

@@ -35,7 +35,8 @@ EVERY_KNOB = {
     "molecules": {"conditions": ["gsk3b", "druglike"], "steps": 6, "guidance": 3.0,
                   "seeds": {"count": 4, "shard_size": 4},
                   "methods": {"druglike": {"operator": "single", "index": 1},
-                              "and_d": {"operator": "and", "and_target": "density", "curvature_correction": False},
+                              "and_d": {"operator": "and", "and_target": "density", "curvature_correction": False,
+                                        "curvature_every": 4},
                               "prod": {"operator": "product", "exponents": [1.0, 0.5]}}},
 }
 
@@ -59,6 +60,7 @@ def molecule_flags(campaign, name: str) -> list[str]:
     args = [a for c in mol.conditions for a in ("--condition", c)] + ["--method", m.operator]
     args += ["--index", str(m.index)] if m.index is not None else []
     args += ["--no-curvature-correction"] if m.operator == "and" and not m.curvature_correction else []
+    args += ["--curvature-every", str(m.curvature_every)] if m.curvature_every != 1 else []
     args += ["--and-target", m.and_target] if m.and_target is not None else []
     args += [a for e in m.exponents or [] for a in ("--exponent", str(e))]
     return [*args, "--guidance", str(mol.guidance), "--steps", str(mol.steps), "--device", campaign.device,
@@ -125,7 +127,7 @@ def test_every_knob_reaches_the_request(tmp_path):
     assert request("anti").weights == (1.0, -0.5) and request("anti").resample is False
     mol = sample_settings(_parse(["sample-molecules", "--methods", str(methods), "--method-name", "and_d",
                                   "--num", "4", "--out", str(tmp_path)]))
-    assert mol["and_target"] == "density" and mol["curvature_correction"] is False
+    assert mol["and_target"] == "density" and mol["curvature_correction"] is False and mol["curvature_every"] == 4
     assert mol["guidance"] == 3.0 and mol["steps"] == 6 and mol["seed"] == 7
     prod = sample_settings(_parse(["sample-molecules", "--methods", str(methods), "--method-name", "prod",
                                    "--num", "4", "--out", str(tmp_path)]))

@@ -64,5 +64,7 @@ def test_the_calibration_reruns_only_when_its_own_settings_change(tmp_path):
     # AND without the curvature term: its shards again, its calibration kept (it does not depend on it)
     assert planned(lambda d: d["molecules"]["methods"]["and"].update(curvature_correction=False)) == {
         ("method_settings", "and"), ("sample_molecules", "and")}
+    assert planned(lambda d: d["molecules"]["methods"]["and"].update(curvature_every=8)) == {
+        ("method_settings", "and"), ("sample_molecules", "and")}
     # another guidance weight: the calibration too
     assert ("calibrate_molecules", "and") in planned(lambda d: d["molecules"].update(guidance=3.0))
