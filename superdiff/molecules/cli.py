@@ -101,6 +101,9 @@ def method_settings(args: argparse.Namespace) -> dict[str, Any]:
 def sample_settings(args: argparse.Namespace) -> dict[str, Any]:
     """Everything that decides a ``sample-molecules`` table (its provenance; equal settings skip a rerun)."""
     s = method_settings(args)
+    if s["curvature_every"] < 1:
+        raise ValueError(f"--curvature-every {s['curvature_every']}: expected an integer >= 1 (1: the curvature "
+                         "term on every step)")
     return {"conditions": list(s["condition"]), "method": s["method"], "index": s["index"],
             "guidance": s["guidance"], "num": args.num, "first_index": args.first_index, "seed": s["seed"],
             "steps": s["steps"], "curvature_correction": s["curvature_correction"],

@@ -91,3 +91,16 @@ def test_unknown_builtin_model_is_one_line_without_quotes(capsys, tmp_path):
                          "--out", tmp_path / "out")
     message = error_line(rc, err, "sample-backbones", "unknown built-in model 'coil'", "helix, strand")
     assert not message.startswith(('"', "'"))
+
+
+@pytest.mark.parametrize("command", [
+    ["sample-backbones", "--model", "builtin:helix", "--model", "builtin:strand", "--method", "and", "--length", "20",
+     "--num", "1"],
+    ["sample-molecules", "--condition", "gsk3b", "--condition", "druglike", "--method", "and", "--num", "1",
+     "--seed", "0"],
+])
+def test_curvature_every_zero_is_refused_before_any_work(capsys, tmp_path, command):
+    out = tmp_path / "out"
+    rc, _, err = run_cli(capsys, *command, "--curvature-every", "0", "--out", out)
+    error_line(rc, err, command[0], "curvature", "0", ">= 1")
+    assert not out.exists()
