@@ -8,7 +8,8 @@ methods), ``--steps`` reverse steps (the protein default, 200). Per method:
   ≥ 0.15;
 * bonds: the share of N–CA, CA–C and C–N (peptide) bonds within 0.05 Å of Engh–Huber (1.458 / 1.525 / 1.329 Å),
   all three together and the peptide bond alone (N–CA and CA–C are ideal by construction of the frames);
-* Cα–Cα: the share of consecutive pairs at 3.80 ± 0.10 Å;
+* Cα–Cα: the share of consecutive pairs at 3.80 ± 0.10 Å; chain breaks: the share of designs with a Cα gap
+  > 4.2 Å (the evaluation reports those designs as failed);
 * clashes: heavy-atom (N, CA, C, O) pairs more than 3 residues apart closer than 3.0 Å; the share of clash-free
   designs; also with N–O pairs (backbone hydrogen bonds, ~2.9 Å) exempt down to 2.5 Å. Real chains are the
   calibration row (``reference``: the first 80 residues of every chain of the backbone set): few of them pass the
@@ -35,11 +36,13 @@ import torch
 from superdiff.files.atomic import write_json_atomic
 from superdiff.files.provenance import provenance
 from superdiff.proteins.backbone_set import dssp, load_backbone_set
+from superdiff.proteins.frame_experts import FRAME_INFERENCE, load_frame_expert
 from superdiff.proteins.frame_polish import clash_limits, polish_frames
 from superdiff.proteins.frames_backbone import atoms_from_frames, frames_from_atoms
 from superdiff.proteins.quality import backbone_geometry
 from superdiff.proteins.registry import load_model
 from superdiff.proteins.sampling import DEFAULT_STEPS, SamplingRequest, sample_length
+from superdiff.proteins.structure import MAX_CA_GAP
 
 METHODS = {"helix_frames": ("single", 0), "strand_frames": ("single", 1), "and": ("and", 0), "or": ("or", 0),
            "average": ("average", 0)}
@@ -61,7 +64,8 @@ def geometry(atoms: np.ndarray) -> dict:
     limits = clash_limits(length, 3.0, hbond=2.5).numpy()
     return {"clashes_hbond_exempt": int(np.triu(dist < limits).sum()), "bonds_ok": float(bonds_ok),
             "peptide_ok": g.c_n_ok, "c_n_mean": float(np.linalg.norm(atoms[1:, 0] - atoms[:-1, 2], axis=-1).mean()),
-            "ca_ca_ok": g.ca_ca_ok, "clashes": int(np.triu((dist < 3.0) & far).sum())}
+            "ca_ca_ok": g.ca_ca_ok, "clashes": int(np.triu((dist < 3.0) & far).sum()),
+            "ca_gap_max": float(np.linalg.norm(atoms[1:, 1] - atoms[:-1, 1], axis=-1).max())}
 
 
 def evaluate(all_atoms: list[np.ndarray]) -> dict:
@@ -73,6 +77,7 @@ def evaluate(all_atoms: list[np.ndarray]) -> dict:
     mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
     mean["clash_free"] = float(np.mean([r["clashes"] == 0 for r in rows]))
     mean["clash_free_hbond_exempt"] = float(np.mean([r["clashes_hbond_exempt"] == 0 for r in rows]))
+    mean["chain_break"] = float(np.mean([r["ca_gap_max"] > MAX_CA_GAP for r in rows]))
     mean["both_sse_015"] = float(np.mean([r["helix"] >= 0.15 and r["strand"] >= 0.15 for r in rows]))
     mean["n"] = len(rows)
     return {"summary": mean, "designs": rows}
@@ -85,6 +90,14 @@ def polished(atoms: list[np.ndarray], iters: int) -> list[np.ndarray]:
         trans, rots = frames_from_atoms(torch.from_numpy(np.stack([a for a in atoms if len(a) == length])))
         out += list(atoms_from_frames(*polish_frames(trans, rots, iters)).numpy())
     return out
+
+
+def load(spec: str):
+    """A model spec (``builtin:...``) or the path of a frame expert's ``.safetensors`` (with its manifest beside it,
+    e.g. a training snapshot), loaded with the built-ins' inference settings."""
+    if spec.endswith(".safetensors"):
+        return load_frame_expert(spec, name=Path(spec).stem, **FRAME_INFERENCE)
+    return load_model(spec)
 
 
 def run_method(models, name: str, lengths, num: int, steps: int, seed: int) -> tuple[list[np.ndarray], float]:
@@ -102,12 +115,13 @@ def run_method(models, name: str, lengths, num: int, steps: int, seed: int) -> t
 def print_row(name: str, kind: str, m: dict, seconds: float) -> None:
     print(f"{name:>14s} {kind[:6]:>6s} {m['n']:3d} {m['helix']:6.3f} {m['strand']:6.3f} {m['both_sse_015']:8.3f} "
           f"{m['bonds_ok']:6.3f} {m['peptide_ok']:6.3f} {m['ca_ca_ok']:6.3f} {m['clash_free']:10.3f} "
-          f"{m['clash_free_hbond_exempt']:9.3f} {seconds:6.0f}", flush=True)
+          f"{m['clash_free_hbond_exempt']:9.3f} {m['chain_break']:6.3f} {seconds:6.0f}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs=2, default=["builtin:helix_frames", "builtin:strand_frames"])
+    parser.add_argument("--models", nargs=2, default=["builtin:helix_frames", "builtin:strand_frames"],
+                        help="helix and strand model: specs or frame-expert .safetensors paths")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--lengths", type=int, nargs="+", default=[50, 80])
     parser.add_argument("--num", type=int, default=8, help="designs per length and method")
@@ -117,12 +131,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(Path(__file__).parent / "out" / "frame_experts.json"))
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    models = [load_model(spec) for spec in args.models]
+    models = [load(spec) for spec in args.models]
     iters = max(m.polish_iters for m in models)
     for m in models:
         m.polish_iters = 0  # raw samples; the polish is applied below, so both are reported
     print(f"{'method':>14s} {'polish':>6s} {'n':>3s} {'helix':>6s} {'strand':>6s} {'both≥.15':>8s} {'bonds':>6s} "
-          f"{'C–N':>6s} {'CαCα':>6s} {'clash-free':>10s} {'hb-exempt':>9s} {'s':>6s}", flush=True)
+          f"{'C–N':>6s} {'CαCα':>6s} {'clash-free':>10s} {'hb-exempt':>9s} {'breaks':>6s} {'s':>6s}", flush=True)
     reference = evaluate([c.atoms[:80] for c in load_backbone_set()])
     results = {"reference": {"raw": reference, "polished": reference, "seconds": 0.0}}
     print_row("reference", "real", reference["summary"], 0.0)

@@ -90,6 +90,11 @@ def _register_train_frames(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--clash-weight", type=float, default=0.0,
                    help="weight of the steric loss on predicted atoms at low noise (0: off)")
+    p.add_argument("--hbond-weight", type=float, default=0.0,
+                   help="weight of the loss on the true backbone hydrogen-bond distances (0: off)")
+    p.add_argument("--hbond-t-max", type=float, default=0.5, help="apply the hydrogen-bond loss for t below this")
+    p.add_argument("--pair-crops", type=int, default=0,
+                   help="candidate crops per chain; keep the one with the most strand-ladder hydrogen bonds (0: off)")
     p.add_argument("--checkpoint-every", type=int, default=200,
                    help="write the resumable state (<out>.state.pt) and the weights every N steps")
     p.add_argument("--out", required=True, help="output weights (.safetensors); the manifest goes beside it")

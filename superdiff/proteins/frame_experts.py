@@ -29,7 +29,7 @@ from superdiff.proteins.frame_net import COORD_SCALE, FrameDenoiser, FrameNetCon
 FRAME_BUILTIN_NAMES = ("helix_frames", "strand_frames")
 #: inference-time settings of the built-in frame experts (not part of the weights): Adam steps of the junction
 #: polish applied to every sampled design (:mod:`superdiff.proteins.frame_polish`; 0 = off)
-FRAME_INFERENCE = {"polish_iters": 300}
+FRAME_INFERENCE = {"polish_iters": 1000}
 
 
 def frame_path(sigma_min: float = 0.1, sigma_max: float = 1.5) -> FramePath:
@@ -125,7 +125,9 @@ def train_frames_command(args: argparse.Namespace, command: str) -> int:
 
     cfg = FrameTrainConfig(subset=args.subset, margin=args.margin, steps=args.steps, batch_size=args.batch_size,
                            lr=args.lr, seed=args.seed, max_minutes=args.max_minutes, min_crop=args.min_crop,
-                           max_crop=args.max_crop, clash_weight=getattr(args, "clash_weight", 0.0))
+                           max_crop=args.max_crop, clash_weight=getattr(args, "clash_weight", 0.0),
+                           hbond_weight=getattr(args, "hbond_weight", 0.0),
+                           hbond_t_max=getattr(args, "hbond_t_max", 0.5), pair_crops=getattr(args, "pair_crops", 0))
     chains = [c for c in subset(load_backbone_set(args.data), args.subset, args.margin) if len(c) >= cfg.min_crop]
     if not chains:
         raise ValueError(f"subset {args.subset} (margin {args.margin}): no chain of ≥ {cfg.min_crop} residues")

@@ -54,6 +54,9 @@ class FrameTrainConfig:
     aux_weight: float = 1.0
     aux_t_max: float = 0.25
     clash_weight: float = 0.0  # > 0: steric loss on the predicted atoms for t < aux_t_max (see clash_loss)
+    hbond_weight: float = 0.0  # > 0: loss on the true backbone hydrogen bonds (see hbond_loss) for t < hbond_t_max
+    hbond_t_max: float = 0.5
+    pair_crops: int = 0  # > 0: of so many candidate crops per chain, keep the one with the most strand pairs
     seed: int = 0
     max_minutes: float = 40.0
     sigma_min: float = 0.1
@@ -64,14 +67,47 @@ class FrameTrainConfig:
         return asdict(self)
 
 
+HBOND_NO = 3.5  # Å: a backbone N_i–O_j pair closer than this counts as a hydrogen bond (DSSP's are ~2.9 Å)
+
+
+def strand_pairs(chain: BackboneChain) -> np.ndarray:
+    """``[P, 2]`` residue pairs ``(i, j)``, ``|i − j| > 2``, both DSSP strand, with N_i–O_j < :data:`HBOND_NO`:
+    the hydrogen bonds of the chain's β-ladders."""
+    n, o = chain.atoms[:, 0], chain.atoms[:, 3]
+    d = np.linalg.norm(n[:, None] - o[None], axis=-1)
+    idx = np.arange(len(chain))
+    strand = np.array([s == "E" for s in chain.dssp]) if chain.dssp else np.zeros(len(chain), bool)
+    ok = (d < HBOND_NO) & (np.abs(idx[:, None] - idx[None]) > 2) & strand[:, None] & strand[None]
+    return np.argwhere(ok)
+
+
+def _paired_start(chain: BackboneChain, length: int, tries: int, rng: np.random.Generator, cache: dict) -> int:
+    """Of ``tries`` random crop starts, the one whose crop holds the most ladder hydrogen bonds (both partners
+    inside): random crops of a sheet protein often cut a strand from its partner, and an unpaired strand teaches
+    nothing about pairing."""
+    if chain.id not in cache:
+        cache[chain.id] = strand_pairs(chain)
+    pairs = cache[chain.id]
+    starts = rng.integers(0, len(chain) - length + 1, size=tries)
+    inside = [int(((pairs >= s) & (pairs < s + length)).all(-1).sum()) for s in starts]
+    return int(starts[int(np.argmax(inside))])
+
+
+_PAIR_CACHE: dict[str, np.ndarray] = {}
+
+
 def sample_crops(chains: Sequence[BackboneChain], cfg: FrameTrainConfig, rng: np.random.Generator) -> torch.Tensor:
-    """Random crops ``[B, L, 4, 3]`` of backbone atoms in Å (not centred); L uniform in the crop range."""
+    """Random crops ``[B, L, 4, 3]`` of backbone atoms in Å (not centred); L uniform in the crop range; with
+    ``cfg.pair_crops`` the crop start favours paired strands (:func:`_paired_start`)."""
     longest = max(len(c) for c in chains)
     length = int(rng.integers(cfg.min_crop, min(cfg.max_crop, longest) + 1))
     pool = [c for c in chains if len(c) >= length]
     crops = []
     for i in rng.integers(0, len(pool), size=cfg.batch_size):
-        start = int(rng.integers(0, len(pool[i]) - length + 1))
+        if cfg.pair_crops > 0:
+            start = _paired_start(pool[i], length, cfg.pair_crops, rng, _PAIR_CACHE)
+        else:
+            start = int(rng.integers(0, len(pool[i]) - length + 1))
         crops.append(pool[i].atoms[start : start + length])
     return torch.from_numpy(np.stack(crops).astype(np.float32))
 
@@ -120,6 +156,22 @@ def clash_loss(atoms: torch.Tensor) -> torch.Tensor:
     return torch.relu(limits - torch.cdist(flat, flat)).pow(2).sum((1, 2)) / (2 * atoms.shape[1])
 
 
+def hbond_loss(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
+    """Per sample: MSE (model units²) of the N_i–O_j and Cα_i–Cα_j distances of the pairs that are backbone hydrogen
+    bonds in ``true`` (N_i–O_j < :data:`HBOND_NO`, ``|i − j| > 2``); atoms ``[B, L, 4, 3]`` in model units.
+
+    The plain distance loss averages these few long-range pairs with many fixed local ones; this term asks
+    specifically for the cross-strand (and helix) contacts that make DSSP ladders."""
+    d_true = torch.cdist(true[..., 0, :], true[..., 3, :])
+    d_pred = torch.cdist(pred[..., 0, :], pred[..., 3, :])
+    ca_true = torch.cdist(true[..., 1, :], true[..., 1, :])
+    ca_pred = torch.cdist(pred[..., 1, :], pred[..., 1, :])
+    idx = torch.arange(true.shape[1])
+    mask = ((d_true < HBOND_NO / COORD_SCALE) & ((idx[:, None] - idx[None]).abs() > 2)).to(true.dtype)
+    err = (d_pred - d_true).pow(2) + (ca_pred - ca_true).pow(2)
+    return (err * mask).sum((1, 2)) / mask.sum((1, 2)).clamp_min(1)
+
+
 def frame_loss(model: FrameDenoiser, atoms: torch.Tensor, cfg: FrameTrainConfig, gen: torch.Generator) -> tuple:
     """The training loss of one batch of atom crops ``[B, L, 4, 3]`` (Å) and its parts (floats)."""
     trans0, rots0 = clean_frames(atoms)
@@ -139,6 +191,8 @@ def frame_loss(model: FrameDenoiser, atoms: torch.Tensor, cfg: FrameTrainConfig,
     aux = low * (l_atom + l_dist) * 10.0
     if cfg.clash_weight:
         aux = aux + cfg.clash_weight * low * clash_loss(atoms_hat)
+    if cfg.hbond_weight:
+        aux = aux + cfg.hbond_weight * (t < cfg.hbond_t_max).float() * hbond_loss(atoms_hat, atoms_true)
     loss = (w * l_trans).mean() + cfg.rot_weight * l_rot.mean() + cfg.aux_weight * aux.mean()
     parts = {"trans": float(l_trans.detach().mean()), "rot": float(l_rot.detach().mean()),
              "atom_low_t": float((low * l_atom.detach()).sum() / low.sum().clamp_min(1))}

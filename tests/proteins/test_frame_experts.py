@@ -109,7 +109,7 @@ def test_sample_backbones_command_line_with_a_frame_factory(tmp_path):
 
 def test_polish_restores_peptide_bonds_of_perturbed_frames():
     from superdiff.proteins import ideal
-    from superdiff.proteins.frame_polish import junction_energy, polish_frames
+    from superdiff.proteins.frame_polish import PolishSettings, junction_energy, polish_frames
     from superdiff.proteins.frames_backbone import atoms_from_frames, frames_from_atoms
 
     gen = torch.Generator().manual_seed(0)
@@ -117,7 +117,7 @@ def test_polish_restores_peptide_bonds_of_perturbed_frames():
     assert float(junction_energy(atoms_from_frames(trans, rots))) < 1e-6  # ideal chains are minima
     noisy = (trans + 0.3 * torch.randn(trans.shape, generator=gen, dtype=torch.float64),
              rots @ so3.exp(0.1 * torch.randn(trans.shape, generator=gen, dtype=torch.float64)))
-    atoms = atoms_from_frames(*polish_frames(*noisy, iters=200, lr=0.03))
+    atoms = atoms_from_frames(*polish_frames(*noisy, iters=200, settings=PolishSettings(lr=0.03)))
     before = atoms_from_frames(*noisy)
     c_n = (atoms[0, 1:, 0] - atoms[0, :-1, 2]).norm(dim=-1)
     assert float((c_n - ideal.C_N).abs().max()) < 0.05
