@@ -39,14 +39,17 @@ class PolishSettings:
 
     The defaults are the built-ins' (chosen on the benchmark's designs, ``benchmarks/frame_experts.py``): 1000 Adam
     steps at lr 0.02 (Å, and radians for the rotations) move a frame up to ~10 Å, enough to close the stretched
-    junctions the old 300 steps at lr 0.01 (~1.5 Å at most) left as chain breaks; bonds weigh 100 and clashes 10 so
-    that neither is traded for the other at the minimum.
+    junctions the old 300 steps at lr 0.01 (~1.5 Å at most) left as chain breaks. Bonds weigh 100, the junction
+    angles and ω 10, clashes 10: with angles and ω at 1, over-packed designs (hundreds of overlapping atom pairs, as
+    the OR mixture makes) bought clash-free contacts with junctions stretched to Cα–Cα 4.2–4.3 Å, i.e. chain breaks;
+    at 10 the junctions hold and a few shallow overlaps remain in those designs instead.
     """
 
     lr: float = 0.02
     restraint: float = 0.01  # per Å² of frame translation
     bond_weight: float = 100.0
-    omega_weight: float = 1.0
+    angle_weight: float = 10.0  # the two junction angles, per (Δcos)²
+    omega_weight: float = 10.0
     clash: float = 3.1  # Å
     hbond: float = 2.6  # Å, N–O pairs
     clash_weight: float = 10.0
@@ -85,8 +88,8 @@ def junction_energy(atoms: Tensor, settings: PolishSettings | None = None) -> Te
     dist = torch.cdist(flat, flat)
     limits = clash_limits(atoms.shape[1], p.clash, atoms.dtype, p.hbond)
     clashes = torch.relu(limits - dist).pow(2).sum((1, 2)) / 2
-    return (p.bond_weight * bond.sum(-1) + ang1.sum(-1) + ang2.sum(-1) + p.omega_weight * omega.sum(-1)
-            + p.clash_weight * clashes)
+    junction = p.bond_weight * bond.sum(-1) + p.angle_weight * (ang1.sum(-1) + ang2.sum(-1))
+    return junction + p.omega_weight * omega.sum(-1) + p.clash_weight * clashes
 
 
 def hbond_energy(atoms: Tensor) -> tuple[Tensor, Tensor]:
