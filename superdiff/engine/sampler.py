@@ -196,7 +196,7 @@ class _State:
     ess: list = field(default_factory=list)
     ancestry: list = field(default_factory=list)
     log_q_blocks: Tensor | None = None  # [B, M, K] for operators that weight each block of the space separately
-    curvature_trace: Tensor | None = None  # [B, M] the operator's last curvature, for operators that reuse it
+    curvature_trace: Tensor | None = None  # [B, M, ...] what the operator keeps of its curvature between steps
 
 
 @dataclass(frozen=True)

@@ -71,7 +71,10 @@ def internal_diversity(smiles: Sequence[str]) -> float:
 
 def nearest_neighbour_similarity(smiles: Sequence[str], reference: Sequence[str]) -> float:
     """MOSES SNN: mean Tanimoto similarity of each valid molecule to its nearest reference molecule."""
-    mols, ref = _valid(smiles), _valid(reference)
+    return _snn(_valid(smiles), _valid(reference))
+
+
+def _snn(mols: list[Chem.Mol], ref: list[Chem.Mol]) -> float:
     if not mols or not ref:
         return float("nan")
     return float(_tanimoto_rows(_fingerprints(mols), _fingerprints(ref), "max").mean())
@@ -105,20 +108,26 @@ def _counts(items: Iterable[str | None]) -> Counter:
     return Counter(item for item in items if item is not None)
 
 
+def _frag(mols: list[Chem.Mol], ref: list[Chem.Mol]) -> float:
+    return _cosine(_counts(f for m in mols for f in _fragments(m)), _counts(f for m in ref for f in _fragments(m)))
+
+
+def _scaf(mols: list[Chem.Mol], ref: list[Chem.Mol]) -> float:
+    return _cosine(_counts(map(_scaffold, mols)), _counts(map(_scaffold, ref)))
+
+
 def fragment_similarity(smiles: Sequence[str], reference: Sequence[str]) -> float:
     """MOSES Frag: cosine similarity of BRICS-fragment counts."""
-    frag = [f for m in _valid(smiles) for f in _fragments(m)]
-    ref = [f for m in _valid(reference) for f in _fragments(m)]
-    return _cosine(_counts(frag), _counts(ref))
+    return _frag(_valid(smiles), _valid(reference))
 
 
 def scaffold_similarity(smiles: Sequence[str], reference: Sequence[str]) -> float:
     """MOSES Scaf: cosine similarity of Bemis–Murcko scaffold counts (scaffolds with ≥ 2 rings)."""
-    return _cosine(_counts(map(_scaffold, _valid(smiles))), _counts(map(_scaffold, _valid(reference))))
+    return _scaf(_valid(smiles), _valid(reference))
 
 
 def reference_similarity(smiles: Sequence[str], reference: Sequence[str]) -> dict[str, float]:
-    """SNN, Frag and Scaf of ``smiles`` against ``reference`` (keys ``snn``, ``frag``, ``scaf``)."""
-    return {"snn": nearest_neighbour_similarity(smiles, reference),
-            "frag": fragment_similarity(smiles, reference),
-            "scaf": scaffold_similarity(smiles, reference)}
+    """SNN, Frag and Scaf of ``smiles`` against ``reference`` (keys ``snn``, ``frag``, ``scaf``), each set parsed
+    once for all three."""
+    mols, ref = _valid(smiles), _valid(reference)
+    return {"snn": _snn(mols, ref), "frag": _frag(mols, ref), "scaf": _scaf(mols, ref)}

@@ -92,13 +92,20 @@ def junction_energy(atoms: Tensor, settings: PolishSettings | None = None) -> Te
     return junction + p.omega_weight * omega.sum(-1) + p.clash_weight * clashes
 
 
-def hbond_energy(atoms: Tensor) -> tuple[Tensor, Tensor]:
+def _hbond_energies(atoms: Tensor) -> Tensor:
     """DSSP's electrostatic hydrogen-bond energy ``[B, L, L]`` (kcal/mol; donor N–H of residue i, acceptor C=O of j)
-    of backbones ``[B, L, 4, 3]`` (Å), differentiable, and the bonds DSSP counts (bool ``[B, L, L]``); both from
-    ``pydssp`` (its torch version), the assignment the evaluation uses."""
+    of backbones ``[B, L, 4, 3]`` (Å), differentiable, from ``pydssp`` (its torch version)."""
     from pydssp.pydssp_torch import get_hbond_map
 
-    return get_hbond_map(atoms, return_e=True), get_hbond_map(atoms.detach()) > 0
+    return get_hbond_map(atoms, return_e=True)
+
+
+def hbond_energy(atoms: Tensor) -> tuple[Tensor, Tensor]:
+    """The energies of :func:`_hbond_energies` and the bonds DSSP counts (bool ``[B, L, L]``), both from ``pydssp``,
+    the assignment the evaluation uses."""
+    from pydssp.pydssp_torch import get_hbond_map
+
+    return _hbond_energies(atoms), get_hbond_map(atoms.detach()) > 0
 
 
 def polish_frames(trans: Tensor, rots: Tensor, iters: int = 1000,
@@ -121,7 +128,7 @@ def polish_frames(trans: Tensor, rots: Tensor, iters: int = 1000,
             atoms = atoms_from_frames(trans + shift, rots @ so3.exp(turn))
             loss = junction_energy(atoms, p) + p.restraint * shift.pow(2).sum((1, 2))
             if p.keep_hbonds:
-                weaker = torch.relu(hbond_energy(atoms)[0] - target) * bonded
+                weaker = torch.relu(_hbond_energies(atoms) - target) * bonded  # energies only: the map is fixed
                 loss = loss + p.keep_hbonds * weaker.pow(2).sum((1, 2))
             opt.zero_grad()
             loss.sum().backward()
