@@ -18,10 +18,10 @@ from superdiff.files.methods import add_methods_file_arguments, method_settings_
 from superdiff.files.provenance import provenance, write_provenance
 
 
-def _threads() -> None:
+def _threads(n: int = 1) -> None:
     import torch
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(n)
 
 
 def cmd_train_predictors(args) -> int:
@@ -32,9 +32,23 @@ def cmd_train_predictors(args) -> int:
 
 
 def cmd_train_autoencoder(args) -> int:
-    _threads()
+    _threads(args.threads)
     from superdiff.molecules.train_autoencoder import finetune_decoder, train_autoencoder
 
+    if args.resumable:
+        from superdiff.files.resources import resource_path
+        from superdiff.molecules.resumable_autoencoder import ResumableSettings, train_resumable
+
+        settings = ResumableSettings(steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                                     kl_weight=args.kl_weight, latent_dim=args.latent_dim, hidden_dim=args.hidden,
+                                     embed_dim=args.embed_dim, n_moses=None if args.full_moses else args.n_moses,
+                                     all_moleculeace=args.all_moleculeace, seed=args.seed)
+        out = args.out or resource_path("weights", "molecules_faithful")
+        record = train_resumable(out, settings, max_minutes=args.max_minutes,
+                                 checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
+                                 device=args.device)
+        print(json.dumps({k: record[k] for k in ("step", "minutes", "held_out") if k in record}, indent=2))
+        return 0
     if args.finetune_decoder:
         print(json.dumps(finetune_decoder(args.out, n_moses=args.n_moses, steps=args.steps, seed=args.seed,
                                           device=args.device), indent=2, default=str))
@@ -309,6 +323,19 @@ def _register_train_autoencoder(sub: argparse._SubParsersAction) -> None:
                    help="lower bound on every posterior std (prior units); larger = smoother decoder")
     p.add_argument("--hidden", type=int, default=256, help="GRU width")
     p.add_argument("--batch-size", type=int, default=128)
+    staged = p.add_argument_group("resumable staged training (resources/weights/molecules_faithful by default)")
+    staged.add_argument("--resumable", action="store_true",
+                        help="resumable trainer: a run stops after --max-minutes and the next resumes from "
+                             "<out>/autoencoder.state.pt")
+    staged.add_argument("--full-moses", action="store_true", help="train on the whole MOSES train split")
+    staged.add_argument("--latent-dim", type=int, default=128)
+    staged.add_argument("--embed-dim", type=int, default=64)
+    staged.add_argument("--lr", type=float, default=1e-3)
+    staged.add_argument("--max-minutes", type=float, default=float("inf"), help="stop this run after N minutes")
+    staged.add_argument("--checkpoint-every", type=int, default=200)
+    staged.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    staged.add_argument("--eval-every", type=int, default=1000,
+                        help="held-out reconstruction (1,000 MOSES test molecules) every N steps")
     p.set_defaults(func=cmd_train_autoencoder)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from superdiff.files.atomic import write_json_atomic
 from superdiff.files.download import sha256_file
-from superdiff.files.resources import resource_path
+from superdiff.files.resources import RESOURCES, resource_path
 
 ENV_VAR = "SUPERDIFF_MOLECULE_WEIGHTS"
 
@@ -35,11 +35,14 @@ def record_artefact(folder: Path, name: str, files: list[str], config: dict[str,
     """Add or replace one artefact entry (files with their sha256) in ``folder/manifest.json``.
 
     ``command`` reproduces the artefact into the default weights folder; ``--out folder`` is appended only when
-    ``folder`` is elsewhere, so the committed manifest never names one machine's checkout.
+    ``folder`` is elsewhere, relative to the repository root when it lies inside it (run from the root), so the
+    committed manifest never names one machine's checkout.
     """
     folder = Path(folder)
     if folder.resolve() != default_weights_dir().resolve():
-        command += f" --out {shlex.quote(str(folder))}"
+        repo = RESOURCES.parent
+        shown = folder.resolve().relative_to(repo) if folder.resolve().is_relative_to(repo) else folder
+        command += f" --out {shlex.quote(str(shown))}"
     manifest = read_manifest(folder)
     manifest["artefacts"][name] = {
         "files": {f: sha256_file(folder / f) for f in files},
