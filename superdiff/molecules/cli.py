@@ -31,6 +31,13 @@ def cmd_train_predictors(args) -> int:
     return 0
 
 
+def cmd_train_oracles(args) -> int:
+    from superdiff.molecules.oracles import train_oracles
+
+    train_oracles(args.out, seed=args.seed, n_estimators=args.trees)
+    return 0
+
+
 def cmd_train_autoencoder(args) -> int:
     _threads(args.threads)
     from superdiff.molecules.train_autoencoder import finetune_decoder, train_autoencoder
@@ -285,6 +292,7 @@ def cmd_metrics(args) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the molecule subcommands."""
     _register_train_predictors(sub)
+    _register_train_oracles(sub)
     _register_train_autoencoder(sub)
     _register_train_diffusion(sub)
     _register_sample_molecules(sub)
@@ -299,6 +307,15 @@ def _register_train_predictors(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--trees", type=int, default=200)
     p.set_defaults(func=cmd_train_predictors)
+
+
+def _register_train_oracles(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train-oracles", help="scaffold-split GSK3β / JAK2 forests: half-A predictors and the "
+                                             "independent half-B oracles that judge generated molecules")
+    p.add_argument("--out", type=Path, default=None, help="weights folder (default resources/weights/molecules)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--trees", type=int, default=200)
+    p.set_defaults(func=cmd_train_oracles)
 
 
 def _training_parser(sub: argparse._SubParsersAction, name: str, steps: int, help_: str) -> argparse.ArgumentParser:

@@ -35,20 +35,34 @@ class TrainingSet:
     measured: np.ndarray  # [N] bool, False for MOSES decoys
 
 
-def training_set(target: str, decoy_ratio: float = 3.0, seed: int = 0) -> TrainingSet:
-    """Actives, measured inactives and MOSES decoys for ``target``; invalid SMILES are skipped."""
+def measured_set(target: str) -> TrainingSet:
+    """The target's measured rows only: actives (pKi >= 7) and measured inactives (pKi <= 6), canonical SMILES;
+    invalid SMILES are skipped."""
     frame = data.load_activity(target)
     frame = frame[(frame.pki >= ACTIVE_PKI) | (frame.pki <= INACTIVE_PKI)]
     report = data.canonicalize(frame.smiles.tolist())
     labels = (frame.pki.to_numpy()[report.kept_index] >= ACTIVE_PKI).astype(np.int64)
-    n_decoys = round(float(decoy_ratio * labels.sum()))
-    known = set(report.canonical)
-    decoys = [s for s in data.canonicalize(data.load_moses("train", n=n_decoys + 100, seed=seed)).canonical
-              if s not in known][:n_decoys]
-    smiles = report.canonical + decoys
-    label = np.concatenate([labels, np.zeros(len(decoys), np.int64)])
-    measured = np.concatenate([np.ones(len(labels), bool), np.zeros(len(decoys), bool)])
-    return TrainingSet(smiles, label, measured)
+    return TrainingSet(report.canonical, labels, np.ones(len(labels), bool))
+
+
+def with_decoys(measured: TrainingSet, decoy_ratio: float = 3.0, seed: int = 0,
+                exclude: frozenset[str] = frozenset()) -> TrainingSet:
+    """``measured`` plus ``decoy_ratio`` MOSES decoys per active: random MOSES train molecules (sample ``seed``)
+    that are neither in ``measured`` nor in ``exclude`` (canonical SMILES)."""
+    n_decoys = round(float(decoy_ratio * measured.label.sum()))
+    known = set(measured.smiles) | exclude
+    pool = data.load_moses("train", n=n_decoys + 100 + len(exclude), seed=seed)
+    decoys = [s for s in data.canonicalize(pool).canonical if s not in known][:n_decoys]
+    if len(decoys) < n_decoys:
+        raise ValueError(f"only {len(decoys)} of {n_decoys} MOSES decoys left after exclusions")
+    return TrainingSet(measured.smiles + decoys,
+                       np.concatenate([measured.label, np.zeros(len(decoys), np.int64)]),
+                       np.concatenate([measured.measured, np.zeros(len(decoys), bool)]))
+
+
+def training_set(target: str, decoy_ratio: float = 3.0, seed: int = 0) -> TrainingSet:
+    """Actives, measured inactives and MOSES decoys for ``target``; invalid SMILES are skipped."""
+    return with_decoys(measured_set(target), decoy_ratio=decoy_ratio, seed=seed)
 
 
 def _forest(seed: int, n_estimators: int):
@@ -58,13 +72,12 @@ def _forest(seed: int, n_estimators: int):
                                   class_weight="balanced", n_jobs=1, random_state=seed)
 
 
-def train_activity_model(target: str, folds: int = 5, n_estimators: int = 200, decoy_ratio: float = 3.0,
-                         seed: int = 0) -> tuple[ArrayForest, dict]:
-    """Fit the forest on everything and report ``folds``-fold cross-validated ROC-AUC."""
+def fit_activity_model(ts: TrainingSet, folds: int = 5, n_estimators: int = 200,
+                       seed: int = 0) -> tuple[ArrayForest, dict]:
+    """Fit the forest on all of ``ts`` and report ``folds``-fold cross-validated ROC-AUC (all rows, measured only)."""
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedKFold
 
-    ts = training_set(target, decoy_ratio=decoy_ratio, seed=seed)
     x = morgan_matrix(mols_from_smiles(ts.smiles))
     oof = np.zeros(len(ts.label))
     for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, ts.label):
@@ -79,6 +92,13 @@ def train_activity_model(target: str, folds: int = 5, n_estimators: int = 200, d
         "n_decoys": int((~ts.measured).sum()),
     }
     return ArrayForest.from_sklearn(forest), metrics
+
+
+def train_activity_model(target: str, folds: int = 5, n_estimators: int = 200, decoy_ratio: float = 3.0,
+                         seed: int = 0) -> tuple[ArrayForest, dict]:
+    """Fit the forest on the target's whole training set and report cross-validated ROC-AUC."""
+    return fit_activity_model(training_set(target, decoy_ratio=decoy_ratio, seed=seed), folds=folds,
+                              n_estimators=n_estimators, seed=seed)
 
 
 def train_predictors(out_dir: Path | None = None, targets: tuple[str, ...] = tuple(data.TARGETS),
@@ -103,6 +123,21 @@ def train_predictors(out_dir: Path | None = None, targets: tuple[str, ...] = tup
     return results
 
 
+def forest_activity(forests: dict[str, ArrayForest], mols: list[Chem.Mol | None],
+                    prefix: str) -> dict[str, np.ndarray]:
+    """``{prefix}<target>``: each forest's P(active) per molecule, ``[N]`` float64 (NaN where the molecule is None).
+    The ECFP4 bits are computed once for all forests."""
+    ok = np.array([m is not None for m in mols], dtype=bool)
+    fps = morgan_matrix([m for m in mols if m is not None]) if ok.any() else None
+    out = {}
+    for target, forest in forests.items():
+        p = np.full(len(mols), np.nan)
+        if fps is not None:
+            p[ok] = forest.predict_proba(fps)
+        out[f"{prefix}{target}"] = p
+    return out
+
+
 class PropertyPredictor:
     """Activity probabilities (from the stored forests) and computed properties for SMILES lists."""
 
@@ -113,15 +148,7 @@ class PropertyPredictor:
 
     def activity(self, mols: list[Chem.Mol | None]) -> dict[str, np.ndarray]:
         """``p_<target>`` per molecule, ``[N]`` (NaN where the molecule is None)."""
-        ok = np.array([m is not None for m in mols], dtype=bool)
-        out = {}
-        fps = morgan_matrix([m for m in mols if m is not None]) if ok.any() else None
-        for target, forest in self.forests.items():
-            p = np.full(len(mols), np.nan)
-            if fps is not None:
-                p[ok] = forest.predict_proba(fps)
-            out[f"p_{target}"] = p
-        return out
+        return forest_activity(self.forests, mols, prefix="p_")
 
     def score_smiles(self, smiles: list[str], largest_fragment: bool = True) -> pd.DataFrame:
         """One row per input: smiles, valid, canonical, n_fragments, properties, ``p_<target>``; never raises on
