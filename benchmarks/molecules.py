@@ -1,11 +1,14 @@
 """Molecule throughput per method and predictor, and the unconditional model's quality against MOSES.
 
 Usage: ``python benchmarks/molecules.py [--num 200] [--steps 200] [--unconditional 10000] [--reference 10000]
-[--out benchmarks/out/molecules.json]``. Runs on one thread (``torch.set_num_threads(1)``); rates depend on
-machine load. ``--unconditional N`` samples N latents from the model's unconditional branch and reports the MOSES
-metrics (validity, uniqueness@N, novelty, IntDiv, FCD, SNN, Frag, Scaf, mean SA) against ``--reference`` MOSES
-test molecules, beside the same metrics of as many MOSES test molecules disjoint from that reference (what a
-perfect model scores at this sample size); 0 skips it.
+[--baseline 1000] [--out benchmarks/out/molecules.json]``. Runs on one thread (``torch.set_num_threads(1)``); rates
+depend on machine load. Each method's samples get the composition table twice: scored by the conditioning
+predictors (``predictor_composition``) and by the independent oracles (``oracle``: the same table with the
+oracles' probabilities, plus their summary; :mod:`superdiff.molecules.oracles`); ``--baseline N`` scores N random
+MOSES train molecules both ways (0 skips it). ``--unconditional N`` samples N latents from the model's
+unconditional branch and reports the MOSES metrics (validity, uniqueness@N, novelty, IntDiv, FCD, SNN, Frag, Scaf,
+mean SA) against ``--reference`` MOSES test molecules, beside the same metrics of as many MOSES test molecules
+disjoint from that reference (what a perfect model scores at this sample size); 0 skips it.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from superdiff.files.provenance import provenance
 from superdiff.molecules import data, metrics, properties, similarity
 from superdiff.molecules.featurize import mols_from_smiles
 from superdiff.molecules.latent_model import branch_score, sampling_path
+from superdiff.molecules.oracles import OracleScorer
 from superdiff.molecules.sampling import MoleculeSampler
 
 #: (name, method, index, extra sampler settings). AND typical includes its calibration pass (a fixed cost per run:
@@ -66,6 +70,22 @@ def unconditional_quality(sampler: MoleculeSampler, num: int, reference_size: in
     return out
 
 
+def judged(sampler: MoleculeSampler, oracle: OracleScorer, smiles: list[str], conds: list[str]) -> dict:
+    """The composition table of ``smiles`` by the conditioning predictors and by the oracles (mixtures scored
+    whole, as the sampler scores them; invalid molecules score 0)."""
+    scored = sampler.predictor.score_smiles(smiles, largest_fragment=False)
+    return {"predictor_composition": metrics.composition_table(scored, conds),
+            "oracle": oracle.composition(smiles, conds)}
+
+
+def _judged_line(name: str, row: dict) -> str:
+    pred, orc = row["predictor_composition"], row["oracle"]["table"]
+    cells = [f"{k[5:]} {pred[k]:.3f}/{orc[k]:.3f}" for k in pred if k.startswith("mean_p_")]
+    both = "fraction_satisfying_all"
+    return (f"{name}: predictor/oracle {' '.join(cells)} product {pred['mean_product']:.3f}/"
+            f"{orc['mean_product']:.3f} both {pred[both]:.3f}/{orc[both]:.3f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--num", type=int, default=200)
@@ -74,10 +94,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--conditions", nargs="+", default=["gsk3b", "druglike"])
     parser.add_argument("--unconditional", type=int, default=10000)
     parser.add_argument("--reference", type=int, default=10000)
+    parser.add_argument("--baseline", type=int, default=1000, help="random MOSES train molecules judged both ways")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/molecules.json"))
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     sampler = MoleculeSampler.load()
+    oracle = OracleScorer()
     results = {}
     for name, method, index, extra in METHODS:
         start = time.perf_counter()
@@ -91,6 +113,12 @@ def main(argv: list[str] | None = None) -> int:
                          "sampling_seconds": t_sample, "decoding_seconds": t_decode,
                          "valid_fraction": sum(bool(s) for s in smiles) / len(smiles)}
         print(name, results[name])
+        results[name] |= judged(sampler, oracle, smiles, args.conditions)
+        print(_judged_line(name, results[name]))
+    baseline = None
+    if args.baseline > 0:
+        baseline = judged(sampler, oracle, data.load_moses("train", n=args.baseline, seed=12345), args.conditions)
+        print(_judged_line(f"MOSES train ({args.baseline})", baseline))
     smiles = data.load_moses("test", n=2000, seed=0)
     start = time.perf_counter()
     sampler.predictor.score_smiles(smiles)
@@ -106,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     print("predictor", predictor)
     quality = (unconditional_quality(sampler, args.unconditional, args.reference, args.steps)
                if args.unconditional > 0 else None)
-    write_json_atomic(args.out, {"sampling": results, "predictor": predictor, "unconditional": quality,
+    write_json_atomic(args.out, {"sampling": results, "baseline_moses_train": baseline, "predictor": predictor,
+                                 "unconditional": quality,
                                  "provenance": provenance(vars(args) | {"out": str(args.out)})})
     return 0
 

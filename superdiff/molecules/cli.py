@@ -267,6 +267,7 @@ def cmd_metrics(args) -> int:
     from superdiff.molecules.metrics import composition_table, generation_metrics
 
     runs, rows = {}, []
+    oracle = _oracle_scorer(args.oracles)
     for name, path, settings, frame in _metric_runs(args):
         name = name or _run_name(path, settings, runs)
         recheck = canonicalize(frame["smiles"].fillna("").tolist())
@@ -280,6 +281,10 @@ def cmd_metrics(args) -> int:
                          "internal_diversity": entry["internal_diversity"], "fcd": entry.get("fcd_vs_moses_test"),
                          "snn": entry.get("snn_vs_moses_test"), "frag": entry.get("frag_vs_moses_test"),
                          "scaf": entry.get("scaf_vs_moses_test")})
+        if oracle is not None and conds:
+            entry["oracle"] = oracle.composition(frame["smiles"].fillna("").tolist(), conds)
+            if rows and rows[-1]["run"] == name:
+                rows[-1] |= {f"oracle_{k}": v for k, v in entry["oracle"]["table"].items()}
         runs[name] = entry
     write_json_atomic(args.out, {"runs": runs, "provenance": provenance(vars(args))})
     if rows:
@@ -287,6 +292,15 @@ def cmd_metrics(args) -> int:
         write_parquet_atomic(Path(args.out).with_suffix(".parquet"), table)
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     return 0
+
+
+def _oracle_scorer(enabled: bool):
+    """The independent oracles (``--oracles``) or None."""
+    if not enabled:
+        return None
+    from superdiff.molecules.oracles import OracleScorer
+
+    return OracleScorer()
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -482,5 +496,8 @@ def _register_molecule_metrics(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fcd-reference", type=int, default=2000, help="MOSES test molecules for FCD (0 = skip)")
     p.add_argument("--novelty", action=argparse.BooleanOptionalAction, default=True,
                    help="novelty against the MOSES training set (--no-novelty: skip)")
+    p.add_argument("--oracles", action="store_true",
+                   help="also the composition table by the independent oracles (superdiff train-oracles): "
+                        "oracle_* columns, and an 'oracle' entry per run")
     p.add_argument("--out", type=Path, required=True, help="output JSON (a .parquet table is written beside it)")
     p.set_defaults(func=cmd_metrics)

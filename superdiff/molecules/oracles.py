@@ -16,6 +16,7 @@ SMILES with half A's predictor.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ import pandas as pd
 from rdkit import Chem, DataStructs
 from rdkit.Chem.Scaffolds import MurckoScaffold
 
-from superdiff.molecules import data, predictors
+from superdiff.molecules import data, metrics, predictors
 from superdiff.molecules.featurize import mols_from_smiles, morgan_bitvects, morgan_matrix
 from superdiff.molecules.forest import ArrayForest
 from superdiff.molecules.predictors import TrainingSet
@@ -161,9 +162,18 @@ class OracleScorer:
             frame[key] = value
         return frame
 
-    def summary(self, smiles: list[str]) -> dict[str, float | int]:
-        """The composition figures of :func:`oracle_summary` for ``smiles``."""
-        return oracle_summary(self.score_smiles(smiles), self.targets)
+    def summary(self, smiles: list[str], targets: Sequence[str] | None = None) -> dict[str, float | int]:
+        """:func:`oracle_summary` of ``smiles`` over ``targets`` (default: every loaded oracle)."""
+        return oracle_summary(self.score_smiles(smiles), tuple(targets or self.targets))
+
+    def composition(self, smiles: list[str], conds: Sequence[str]) -> dict[str, dict]:
+        """The composition table of ``conds`` (:func:`superdiff.molecules.metrics.composition_table`: mean score
+        per condition, fraction satisfying all, mean product, mean min) with the oracles' P(active) in place of
+        the conditioning predictor's, and :func:`oracle_summary` over the activity conditions among ``conds``."""
+        frame = self.score_smiles(smiles)
+        as_predictor = frame.rename(columns={f"oracle_p_{t}": f"p_{t}" for t in self.targets})
+        activity = tuple(c for c in conds if c in self.forests) or self.targets
+        return {"table": metrics.composition_table(as_predictor, conds), "summary": oracle_summary(frame, activity)}
 
 
 def oracle_summary(frame: pd.DataFrame, targets: tuple[str, ...]) -> dict[str, float | int]:

@@ -119,3 +119,24 @@ def test_train_oracles_records_both_halves(tmp_path):
         assert entry["metrics"]["overlap_with_other_half"] == 0
         assert (tmp_path / f"{name}.npz").exists()
     assert results["gsk3b"]["oracle_gsk3b"]["n_active"] > 100
+
+
+def test_molecule_metrics_reports_the_oracles_table_beside_the_predictors(tmp_path):
+    import pandas as pd
+
+    from superdiff.cli import main
+    from superdiff.molecules.predictors import PropertyPredictor
+
+    smiles = [*data.load_moses("test", n=30, seed=4), "not_a_smiles"]
+    table = tmp_path / "run" / "molecules.parquet"
+    table.parent.mkdir()
+    PropertyPredictor().score_smiles(smiles, largest_fragment=False).to_parquet(table)
+    out = tmp_path / "metrics.json"
+    assert main(["molecule-metrics", "--samples", str(table), "--condition", "gsk3b", "--condition", "druglike",
+                 "--fcd-reference", "0", "--no-novelty", "--oracles", "--out", str(out)]) == 0
+    run = next(iter(json.loads(out.read_text())["runs"].values()))
+    assert set(run["oracle"]["table"]) == set(run["composition"])
+    assert run["oracle"]["table"]["mean_qed"] == pytest.approx(run["composition"]["mean_qed"])
+    assert run["oracle"]["table"]["mean_p_gsk3b"] != run["composition"]["mean_p_gsk3b"]
+    assert run["oracle"]["summary"]["n"] == 31 and run["oracle"]["summary"]["n_valid"] == 30
+    assert "oracle_mean_product" in pd.read_parquet(out.with_suffix(".parquet")).columns
