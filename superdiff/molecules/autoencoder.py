@@ -132,15 +132,24 @@ class SelfiesVAE(nn.Module):
     @torch.no_grad()
     def encode_smiles(self, smiles: list[str], batch_size: int = 512) -> tuple[Tensor, np.ndarray]:
         """Posterior means ``[N_ok, latent_dim]`` and the indices of the encodable inputs (others are skipped)."""
+        mu, _, keep = self.encode_posterior(smiles, batch_size)
+        return mu, keep
+
+    @torch.no_grad()
+    def encode_posterior(self, smiles: list[str], batch_size: int = 512) -> tuple[Tensor, Tensor, np.ndarray]:
+        """Posterior means and log standard deviations, each ``[N_ok, latent_dim]`` on the model's device, and the
+        indices of the encodable inputs (others are skipped)."""
         toks = [smiles_to_tokens(s) for s in smiles]
         keep = np.array([i for i, t in enumerate(toks) if self.encodable(t)], dtype=np.int64)
         device = next(self.parameters()).device
-        mus = []
+        empty = torch.zeros(0, self.config.latent_dim, device=device)
+        mus, log_stds = [empty], [empty]
         for start in range(0, len(keep), batch_size):
             ids, lengths = self.encode_tokens([toks[i] for i in keep[start:start + batch_size]])
-            mus.append(self.encode(ids.to(device), lengths)[0])
-        latent_dim = self.config.latent_dim
-        return (torch.cat(mus) if mus else torch.zeros(0, latent_dim, device=device)), keep
+            mu, logvar = self.encode(ids.to(device), lengths)
+            mus.append(mu)
+            log_stds.append(0.5 * logvar)
+        return torch.cat(mus), torch.cat(log_stds), keep
 
     @torch.no_grad()
     def decode_smiles(self, z: Tensor, batch_size: int = 512) -> list[str]:

@@ -46,7 +46,7 @@ def cmd_train_autoencoder(args) -> int:
         from superdiff.files.resources import resource_path
         from superdiff.molecules.resumable_autoencoder import ResumableSettings, train_resumable
 
-        settings = ResumableSettings(steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+        settings = ResumableSettings(steps=args.steps, batch_size=args.batch_size, lr=args.lr or ResumableSettings.lr,
                                      kl_weight=args.kl_weight, latent_dim=args.latent_dim, hidden_dim=args.hidden,
                                      embed_dim=args.embed_dim, n_moses=None if args.full_moses else args.n_moses,
                                      all_moleculeace=args.all_moleculeace, seed=args.seed)
@@ -69,7 +69,24 @@ def cmd_train_autoencoder(args) -> int:
 
 
 def cmd_train_diffusion(args) -> int:
-    _threads()
+    _threads(args.threads)
+    if args.resumable:
+        from superdiff.files.resources import resource_path
+        from superdiff.molecules.resumable_diffusion import DiffusionRunSettings, train_resumable_diffusion
+        from superdiff.molecules.weights import default_weights_dir
+
+        defaults = DiffusionRunSettings()
+        settings = DiffusionRunSettings(
+            steps=args.steps, batch_size=args.batch_size or defaults.batch_size, lr=args.lr or defaults.lr,
+            hidden=args.hidden, blocks=args.blocks, positive_share=args.positive_share,
+            labels=tuple(args.labels) if args.labels else defaults.labels,
+            n_moses=None if args.full_moses else args.n_moses, all_moleculeace=args.all_moleculeace, seed=args.seed)
+        out = args.out or resource_path("weights", "molecules_faithful")
+        record = train_resumable_diffusion(out, settings, args.predictors or default_weights_dir(),
+                                           max_minutes=args.max_minutes, checkpoint_every=args.checkpoint_every,
+                                           device=args.device)
+        print(json.dumps({k: record[k] for k in ("step", "minutes", "stored") if k in record}, indent=2))
+        return 0
     from superdiff.molecules.train_diffusion import train_diffusion
 
     print(json.dumps(train_diffusion(args.out, n_moses=args.n_moses, steps=args.steps, seed=args.seed,
@@ -80,7 +97,7 @@ def cmd_train_diffusion(args) -> int:
                                      unbiased_oversampling=args.unbiased_oversampling,
                                      posterior_augment=args.posterior_augment,
                                      positive_share=args.positive_share, hidden=args.hidden, blocks=args.blocks,
-                                     device=args.device),
+                                     batch_size=args.batch_size or 256, device=args.device),
                      indent=2, default=str))
     return 0
 
@@ -354,20 +371,26 @@ def _register_train_autoencoder(sub: argparse._SubParsersAction) -> None:
                    help="lower bound on every posterior std (prior units); larger = smoother decoder")
     p.add_argument("--hidden", type=int, default=256, help="GRU width")
     p.add_argument("--batch-size", type=int, default=128)
+    _resumable_arguments(p, eval_every=True)
+    p.set_defaults(func=cmd_train_autoencoder)
+
+
+def _resumable_arguments(p: argparse.ArgumentParser, eval_every: bool = False) -> None:
+    """The staged trainers' options (``--resumable``; outputs in resources/weights/molecules_faithful)."""
     staged = p.add_argument_group("resumable staged training (resources/weights/molecules_faithful by default)")
     staged.add_argument("--resumable", action="store_true",
                         help="resumable trainer: a run stops after --max-minutes and the next resumes from "
-                             "<out>/autoencoder.state.pt")
+                             "<out>/<artefact>.state.pt")
     staged.add_argument("--full-moses", action="store_true", help="train on the whole MOSES train split")
-    staged.add_argument("--latent-dim", type=int, default=128)
-    staged.add_argument("--embed-dim", type=int, default=64)
-    staged.add_argument("--lr", type=float, default=1e-3)
+    staged.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the trainer's)")
     staged.add_argument("--max-minutes", type=float, default=float("inf"), help="stop this run after N minutes")
     staged.add_argument("--checkpoint-every", type=int, default=200)
     staged.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    staged.add_argument("--eval-every", type=int, default=1000,
-                        help="held-out reconstruction (1,000 MOSES test molecules) every N steps")
-    p.set_defaults(func=cmd_train_autoencoder)
+    if eval_every:
+        staged.add_argument("--latent-dim", type=int, default=128)
+        staged.add_argument("--embed-dim", type=int, default=64)
+        staged.add_argument("--eval-every", type=int, default=1000,
+                            help="held-out reconstruction (1,000 MOSES test molecules) every N steps")
 
 
 def _register_train_diffusion(sub: argparse._SubParsersAction) -> None:
@@ -391,6 +414,11 @@ def _register_train_diffusion(sub: argparse._SubParsersAction) -> None:
                    help="oversample each rare activity label's positives to about this batch share")
     p.add_argument("--hidden", type=int, default=256, help="width of the ε-network")
     p.add_argument("--blocks", type=int, default=3, help="residual blocks of the ε-network")
+    p.add_argument("--batch-size", type=int, default=None, help="default 256 (1024 with --resumable)")
+    p.add_argument("--labels", nargs="+", default=None, help="with --resumable: the labels (default: all known)")
+    p.add_argument("--predictors", type=Path, default=None,
+                   help="with --resumable: the folder of the labelling predictors (default: the built-in weights)")
+    _resumable_arguments(p)
     p.set_defaults(func=cmd_train_diffusion)
 
 

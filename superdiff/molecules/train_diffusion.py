@@ -43,17 +43,9 @@ def label_matrix(smiles: list[str], predictor: PropertyPredictor, labels: list[s
     return np.stack(cols, axis=1).astype(np.int64)
 
 
-@torch.no_grad()
-def posterior_std(ae, smiles: list[str], batch_size: int = 512) -> torch.Tensor:
-    """The encoder's posterior standard deviations ``[N, D]`` (raw latent units) of encodable SMILES."""
-    from superdiff.molecules.autoencoder import smiles_to_tokens
-
-    device = next(ae.parameters()).device
-    out = []
-    for start in range(0, len(smiles), batch_size):
-        ids, lengths = ae.encode_tokens([smiles_to_tokens(s) for s in smiles[start:start + batch_size]])
-        out.append((0.5 * ae.encode(ids.to(device), lengths)[1]).exp().cpu())
-    return torch.cat(out) if out else torch.zeros(0, ae.config.latent_dim)
+def posterior_std(ae, smiles: list[str]) -> torch.Tensor:
+    """The encoder's posterior standard deviations ``[N, D]`` (raw latent units, CPU) of encodable SMILES."""
+    return ae.encode_posterior(smiles)[1].exp().cpu()
 
 
 def decoded_labels(ae, x: torch.Tensor, latent_mean: torch.Tensor, latent_std: torch.Tensor,

@@ -1,0 +1,218 @@
+"""Resumable, staged training of the label-conditioned latent diffusion model on a (faithful) autoencoder's latents.
+
+The second stage after :mod:`superdiff.molecules.resumable_autoencoder`: the whole corpus (MOSES train + ChEMBL
+chemotypes, deduplicated) is encoded once to posterior means and standard deviations and labelled once by the
+predictors (activity ≥ 0.5, QED ≥ 0.6); that table is cached under ``resources/cache/molecules/``, keyed by the
+autoencoder's and predictors' sha256. Every step then draws a fresh posterior sample ``z ~ q(z | x)`` of each
+batch molecule (the latent-diffusion convention: the model learns the aggregate posterior the decoder was trained
+on), with rare activity labels oversampled and the loss importance-weighted so the unconditional branch learns the
+natural distribution (:func:`superdiff.molecules.train_diffusion.loss_weights`).
+
+As for the autoencoder, a step's batch, noise and label dropout are functions of ``(seed, step)`` alone, so a run
+stopped after ``max_minutes`` (or killed) resumes exactly from ``<out>/latent_diffusion.state.pt``. The stored
+network is an exponential moving average of the weights.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from superdiff.files.atomic import atomic_path, write_json_atomic
+from superdiff.files.download import sha256_file
+from superdiff.files.resources import resource_path
+from superdiff.molecules import conditions
+from superdiff.molecules.corpus import training_smiles
+from superdiff.molecules.latent_diffusion import DiffusionConfig, EpsilonNet
+from superdiff.molecules.loading import load_autoencoder
+from superdiff.molecules.predictors import PropertyPredictor
+from superdiff.molecules.train_diffusion import label_matrix, loss_weights, oversampling_factors
+from superdiff.molecules.weights import manifest_path, record_artefact
+
+STEM = "latent_diffusion"
+
+
+@dataclass(frozen=True)
+class DiffusionRunSettings:
+    """Everything that defines a staged run; a resume must use the same settings (checked)."""
+
+    steps: int = 60_000
+    batch_size: int = 1024
+    lr: float = 5e-4
+    warmup: int = 1000
+    hidden: int = 512
+    blocks: int = 4
+    ema: float = 0.999
+    drop_label: float = 0.3
+    drop_all: float = 0.15
+    positive_share: float = 0.15  # each rare activity label's share of the stream
+    labels: tuple[str, ...] = field(default_factory=lambda: tuple(conditions.LABELS))
+    n_moses: int | None = None  # None: the whole MOSES train split
+    all_moleculeace: bool = True
+    seed: int = 0
+
+    def command(self) -> str:
+        moses = " --full-moses" if self.n_moses is None else f" --n-moses {self.n_moses}"
+        return (f"superdiff train-molecule-diffusion --resumable --steps {self.steps}{moses}"
+                f" --batch-size {self.batch_size} --lr {self.lr} --hidden {self.hidden} --blocks {self.blocks}"
+                f" --positive-share {self.positive_share} --labels {' '.join(self.labels)} --seed {self.seed}"
+                + (" --all-moleculeace" if self.all_moleculeace else ""))
+
+
+@dataclass
+class LatentTable:
+    """The encoded, labelled corpus: posterior means ``mu [N, D]`` and log-stds ``log_std [N, D]`` (raw latent
+    units, float32), binary labels ``y [N, K]`` and the report of how it was built."""
+
+    mu: np.ndarray
+    log_std: np.ndarray
+    y: np.ndarray
+    report: dict
+
+
+def latent_table(settings: DiffusionRunSettings, weights_dir: Path, predictor_dir: Path,
+                 cache_dir: Path | None = None, chunk: int = 20_000, progress: bool = True) -> LatentTable:
+    """The corpus encoded by ``weights_dir``'s autoencoder and labelled by ``predictor_dir``'s predictors, cached."""
+    ae_sha = json.loads(manifest_path(weights_dir).read_text())["artefacts"]["autoencoder"]["files"]
+    predictor_sha = sha256_file(manifest_path(predictor_dir))
+    key = json.dumps([ae_sha, predictor_sha, settings.n_moses, settings.all_moleculeace, settings.seed,
+                      list(settings.labels)])
+    folder = Path(cache_dir) if cache_dir else resource_path("cache", "molecules")
+    cache = folder / f"latents-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
+    if cache.exists():
+        with np.load(cache, allow_pickle=False) as blob:
+            return LatentTable(blob["mu"], blob["log_std"], blob["y"], json.loads(str(blob["report"])))
+    ae = load_autoencoder(weights_dir)
+    predictor = PropertyPredictor(predictor_dir)
+    smiles, report = training_smiles(settings.n_moses, seed=settings.seed, activity_repeats=1,
+                                     all_moleculeace=settings.all_moleculeace)
+    smiles = sorted(set(smiles))
+    mus, log_stds, ys, kept = [], [], [], 0
+    for start in tqdm(range(0, len(smiles), chunk), desc="encode + label", disable=not progress):
+        part = smiles[start:start + chunk]
+        mu, log_std, keep = ae.encode_posterior(part)
+        part = [part[i] for i in keep]
+        mus.append(mu.cpu().numpy())
+        log_stds.append(log_std.cpu().numpy())
+        ys.append(label_matrix(part, predictor, list(settings.labels)).astype(np.uint8))
+        kept += len(part)
+    report = {**report, "n_unique": len(smiles), "n_encoded": kept}
+    table = LatentTable(np.concatenate(mus), np.concatenate(log_stds), np.concatenate(ys), report)
+    with atomic_path(cache) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, mu=table.mu, log_std=table.log_std, y=table.y, report=np.array(json.dumps(report)))
+    return table
+
+
+def learning_rate(step: int, settings: DiffusionRunSettings) -> float:
+    """Linear warm-up, then cosine decay to 5 % of ``lr`` at ``steps``."""
+    warm = min(1.0, (step + 1) / settings.warmup)
+    return settings.lr * warm * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(step / settings.steps, 1.0))))
+
+
+def train_resumable_diffusion(out_dir: Path, settings: DiffusionRunSettings, predictor_dir: Path,
+                              max_minutes: float = math.inf, checkpoint_every: int = 500,
+                              stop_after: int | None = None, cache_dir: Path | None = None, device: str = "cpu",
+                              progress: bool = True) -> dict:
+    """Train (or resume) the ε-network on ``out_dir``'s autoencoder; on completion store its EMA in ``out_dir``
+    with its manifest entry. Returns the progress record (also ``<out>/latent_diffusion.progress.json``)."""
+    out_dir = Path(out_dir)
+    state_path, progress_path = out_dir / f"{STEM}.state.pt", out_dir / f"{STEM}.progress.json"
+    table = latent_table(settings, out_dir, predictor_dir, cache_dir, progress=progress)
+    labels = list(settings.labels)
+    config = DiffusionConfig(latent_dim=table.mu.shape[1], labels=labels, hidden=settings.hidden,
+                             blocks=settings.blocks, latent_mean=table.mu.mean(0).tolist(),
+                             latent_std=np.maximum(table.mu.std(0), 1e-3).tolist())
+    factors = oversampling_factors(table.y, labels, settings.positive_share)
+    stream = factors.prod(axis=1)
+    cdf = np.cumsum(stream / stream.sum())
+    config.label_frequency = {name: float(table.y[:, k].mean()) for k, name in enumerate(labels)}
+    torch.manual_seed(settings.seed)  # parameter initialisation only
+    net = EpsilonNet(config).to(device)
+    ema = copy.deepcopy(net).requires_grad_(False)
+    opt = torch.optim.AdamW(net.parameters(), lr=settings.lr, weight_decay=1e-4)
+    record = {"settings": asdict(settings) | {"labels": labels}, "corpus": table.report, "step": 0,
+              "minutes": 0.0, "log": [],
+              "stream_label_frequency": dict(zip(labels, (stream @ table.y / stream.sum()).tolist(), strict=True)),
+              "natural_label_frequency": config.label_frequency}
+    if state_path.exists():
+        blob = torch.load(state_path, map_location=device, weights_only=True)
+        if blob["record"]["settings"] != record["settings"]:
+            raise ValueError(f"{state_path} was written with settings {blob['record']['settings']}, not "
+                             f"{record['settings']}: resume with the same settings or use another --out")
+        net.load_state_dict(blob["model"])
+        ema.load_state_dict(blob["ema"])
+        opt.load_state_dict(blob["opt"])
+        record = blob["record"]
+    mean = torch.tensor(config.latent_mean, device=device)
+    std = torch.tensor(config.latent_std, device=device)
+    schedule = net.schedule()
+
+    def checkpoint() -> None:
+        with atomic_path(state_path) as tmp:
+            torch.save({"model": net.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
+                        "record": record}, tmp)
+        write_json_atomic(progress_path, record)
+
+    start, minutes_before = time.time(), record["minutes"]
+    last_step = settings.steps if stop_after is None else min(settings.steps, record["step"] + stop_after)
+    bar = tqdm(total=settings.steps, initial=record["step"], desc="latent diffusion", disable=not progress)
+    recent: list[float] = []
+    while record["step"] < last_step and time.time() - start < max_minutes * 60:
+        step = record["step"]
+        rng = np.random.default_rng([settings.seed, step])
+        idx = np.minimum(np.searchsorted(cdf, rng.random(settings.batch_size)), len(cdf) - 1)
+        gen = torch.Generator(device=device).manual_seed(settings.seed * 1_000_003 + step)
+        mu = torch.from_numpy(table.mu[idx]).to(device)
+        sd = torch.from_numpy(table.log_std[idx]).to(device).exp()
+        z = mu + sd * torch.randn(mu.shape, generator=gen, device=device)  # a fresh posterior sample
+        x0 = (z - mean) / std
+        cond_np = conditions.training_conditions(table.y[idx].astype(np.int64), settings.drop_label,
+                                                 settings.drop_all, rng)
+        weight = torch.from_numpy(loss_weights(factors[idx], cond_np[:, 0::2])).float().to(device)
+        t = torch.rand(settings.batch_size, generator=gen, device=device) * (1 - 1e-3) + 1e-3
+        eps = torch.randn(x0.shape, generator=gen, device=device)
+        alpha = schedule.alpha(t.double()).float()[:, None]
+        sigma = schedule.sigma(t.double()).float()[:, None]
+        pred = net(alpha * x0 + sigma * eps, t, torch.from_numpy(cond_np).to(device))
+        loss = (weight * (pred - eps).pow(2).mean(-1)).sum() / weight.sum()
+        for group in opt.param_groups:
+            group["lr"] = learning_rate(step, settings)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        opt.step()
+        with torch.no_grad():
+            decay = min(settings.ema, (1 + step) / (10 + step))  # short memory early, while the weights move fast
+            for e, p in zip(ema.parameters(), net.parameters(), strict=True):
+                e.lerp_(p, 1 - decay)
+        recent.append(float(loss.detach()))
+        record["step"] = step + 1
+        record["minutes"] = minutes_before + (time.time() - start) / 60
+        bar.update(1)
+        if record["step"] % 100 == 0:
+            record["log"].append({"step": record["step"], "loss": float(np.mean(recent))})
+            bar.set_postfix(loss=f"{np.mean(recent):.4f}")
+            recent = []
+        if record["step"] % checkpoint_every == 0:
+            checkpoint()
+    bar.close()
+    checkpoint()
+    if record["step"] >= settings.steps and "stored" not in record:
+        files = ema.save(out_dir, STEM)
+        metrics = {**record["corpus"], "minutes": record["minutes"],
+                   "final_loss": record["log"][-1]["loss"] if record["log"] else None,
+                   "stream_label_frequency": record["stream_label_frequency"],
+                   "natural_label_frequency": record["natural_label_frequency"]}
+        record_artefact(out_dir, STEM, files, {**asdict(settings), "labels": labels}, settings.command(), metrics)
+        record["stored"] = files
+        checkpoint()
+    return record
