@@ -110,8 +110,9 @@ def batch_indices(step: int, n: int, lengths: np.ndarray, batch_size: int, seed:
     return idx[slot * batch_size:(slot + 1) * batch_size]
 
 
-def learning_rate(step: int, settings: ResumableSettings) -> float:
-    """Linear warm-up, then cosine decay to 5 % of ``lr`` at ``steps``."""
+def learning_rate(step: int, settings) -> float:
+    """Linear warm-up over ``settings.warmup`` steps, then cosine decay to 5 % of ``settings.lr`` at
+    ``settings.steps`` (any staged trainer's settings)."""
     warm = min(1.0, (step + 1) / settings.warmup)
     return settings.lr * warm * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(step / settings.steps, 1.0))))
 

@@ -35,6 +35,7 @@ from superdiff.molecules.corpus import training_smiles
 from superdiff.molecules.latent_diffusion import DiffusionConfig, EpsilonNet
 from superdiff.molecules.loading import load_autoencoder
 from superdiff.molecules.predictors import PropertyPredictor
+from superdiff.molecules.resumable_autoencoder import learning_rate
 from superdiff.molecules.train_diffusion import label_matrix, loss_weights, oversampling_factors
 from superdiff.molecules.weights import manifest_path, record_artefact
 
@@ -110,12 +111,6 @@ def latent_table(settings: DiffusionRunSettings, weights_dir: Path, predictor_di
     with atomic_path(cache) as tmp, open(tmp, "wb") as handle:
         np.savez(handle, mu=table.mu, log_std=table.log_std, y=table.y, report=np.array(json.dumps(report)))
     return table
-
-
-def learning_rate(step: int, settings: DiffusionRunSettings) -> float:
-    """Linear warm-up, then cosine decay to 5 % of ``lr`` at ``steps``."""
-    warm = min(1.0, (step + 1) / settings.warmup)
-    return settings.lr * warm * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(step / settings.steps, 1.0))))
 
 
 def train_resumable_diffusion(out_dir: Path, settings: DiffusionRunSettings, predictor_dir: Path,
