@@ -56,6 +56,11 @@ class ResumableSettings:
     all_moleculeace: bool = True
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        check_run_settings(self, positive=("steps", "batch_size", "warmup", "latent_dim", "hidden_dim", "embed_dim",
+                                           "max_len", "activity_repeats"),
+                           fractions=("kl_anneal",), non_negative=("kl_weight",))
+
     def command(self) -> str:
         """The CLI command that runs (or resumes) these settings."""
         moses = " --full-moses" if self.n_moses is None else f" --n-moses {self.n_moses}"
@@ -63,6 +68,20 @@ class ResumableSettings:
                 f" --batch-size {self.batch_size} --lr {self.lr} --kl-weight {self.kl_weight}"
                 f" --latent-dim {self.latent_dim} --hidden {self.hidden_dim} --embed-dim {self.embed_dim}"
                 f" --seed {self.seed}" + (" --all-moleculeace" if self.all_moleculeace else ""))
+
+
+def check_run_settings(settings, positive: tuple[str, ...] = (), fractions: tuple[str, ...] = (),
+                       non_negative: tuple[str, ...] = ()) -> None:
+    """A ValueError naming the first bad field of a staged run's settings: ``lr`` and ``positive`` fields must be
+    > 0, ``fractions`` in [0, 1], ``non_negative`` ≥ 0, ``n_moses`` None or > 0."""
+    checks = [("lr", lambda v: v > 0, "> 0"), *((f, lambda v: v > 0, "> 0") for f in positive),
+              *((f, lambda v: 0 <= v <= 1, "in [0, 1]") for f in fractions),
+              *((f, lambda v: v >= 0, ">= 0") for f in non_negative),
+              ("n_moses", lambda v: v is None or v > 0, "> 0 (or the whole split)")]
+    for name, ok, expected in checks:
+        value = getattr(settings, name)
+        if not ok(value):
+            raise ValueError(f"{type(settings).__name__}.{name} is {value!r}, expected {expected}")
 
 
 def corpus_tokens(settings: ResumableSettings, cache_dir: Path | None = None,

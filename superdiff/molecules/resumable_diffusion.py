@@ -35,7 +35,7 @@ from superdiff.molecules.corpus import training_smiles
 from superdiff.molecules.latent_diffusion import DiffusionConfig, EpsilonNet
 from superdiff.molecules.loading import load_autoencoder
 from superdiff.molecules.predictors import PropertyPredictor
-from superdiff.molecules.resumable_autoencoder import learning_rate
+from superdiff.molecules.resumable_autoencoder import check_run_settings, learning_rate
 from superdiff.molecules.train_diffusion import label_matrix, loss_weights, oversampling_factors
 from superdiff.molecules.weights import manifest_path, record_artefact
 
@@ -60,6 +60,16 @@ class DiffusionRunSettings:
     n_moses: int | None = None  # None: the whole MOSES train split
     all_moleculeace: bool = True
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_run_settings(self, positive=("steps", "batch_size", "warmup", "hidden", "blocks"),
+                           fractions=("ema", "drop_label", "drop_all"))
+        if not 0 < self.positive_share < 1:
+            raise ValueError(f"DiffusionRunSettings.positive_share is {self.positive_share!r}, expected in (0, 1)")
+        unknown = [name for name in self.labels if name not in conditions.LABELS]
+        if unknown or not self.labels or len(set(self.labels)) != len(self.labels):
+            raise ValueError(f"DiffusionRunSettings.labels is {list(self.labels)!r}, expected distinct names "
+                             f"from {list(conditions.LABELS)}")
 
     def command(self) -> str:
         moses = " --full-moses" if self.n_moses is None else f" --n-moses {self.n_moses}"

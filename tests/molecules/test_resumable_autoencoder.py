@@ -61,3 +61,11 @@ def test_resume_with_other_settings_is_refused(tmp_path):
     _run(tmp_path / "run", tmp_path / "cache", stop_after=2)
     with pytest.raises(ValueError, match="same settings"):
         train_resumable(tmp_path / "run", replace(TINY, lr=5e-4), cache_dir=tmp_path / "cache", progress=False)
+
+
+@pytest.mark.parametrize(("field", "value", "expected"), [
+    ("steps", 0, "> 0"), ("lr", -1e-3, "> 0"), ("kl_anneal", 1.5, r"in \[0, 1\]"), ("kl_weight", -0.1, ">= 0"),
+    ("n_moses", 0, "> 0"), ("batch_size", -4, "> 0")])
+def test_bad_settings_name_the_field_the_value_and_what_was_expected(field, value, expected):
+    with pytest.raises(ValueError, match=rf"ResumableSettings\.{field} is {value!r}, expected {expected}"):
+        replace(TINY, **{field: value})

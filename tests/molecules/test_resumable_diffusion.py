@@ -83,3 +83,12 @@ def test_resume_with_other_settings_is_refused(autoencoder_dir):
     with pytest.raises(ValueError, match="same settings"):
         train_resumable_diffusion(folder, RUN.__class__(**{**RUN.__dict__, "lr": 1e-4}), default_weights_dir(),
                                   cache_dir=root / "cache", progress=False)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"labels": ("gsk3b", "jnk9")}, r"labels is \['gsk3b', 'jnk9'\], expected distinct names"),
+    ({"labels": ()}, "labels is"), ({"positive_share": 1.0}, r"positive_share is 1.0, expected in \(0, 1\)"),
+    ({"ema": 2.0}, r"ema is 2.0, expected in \[0, 1\]"), ({"hidden": 0}, "hidden is 0, expected > 0")])
+def test_bad_settings_are_named(change, message):
+    with pytest.raises(ValueError, match=message):
+        DiffusionRunSettings(**{**RUN.__dict__, **change})
