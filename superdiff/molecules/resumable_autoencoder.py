@@ -119,6 +119,28 @@ def corpus_tokens(settings: ResumableSettings, cache_dir: Path | None = None,
     return ids, lengths, vocab, report
 
 
+def load_resume_state(path: Path, parts: dict, record: dict, device: str | torch.device) -> dict:
+    """Load ``parts`` (name -> module or optimiser) from the state file at ``path`` if it exists and return its
+    record; else return ``record``. A state written with other settings than ``record["settings"]`` is refused."""
+    if not path.exists():
+        return record
+    blob = torch.load(path, map_location=device, weights_only=True)
+    if blob["record"]["settings"] != record["settings"]:
+        raise ValueError(f"{path} was written with settings {blob['record']['settings']}, not "
+                         f"{record['settings']}: resume with the same settings or use another --out")
+    for name, part in parts.items():
+        part.load_state_dict(blob[name])
+    return blob["record"]
+
+
+def save_resume_state(path: Path, parts: dict, record: dict) -> None:
+    """Write ``parts``' state dicts and ``record`` to ``path`` and the record to ``<stem>.progress.json`` beside
+    it (the state file without ``.state.pt``), both atomically."""
+    with atomic_path(path) as tmp:
+        torch.save({**{name: part.state_dict() for name, part in parts.items()}, "record": record}, tmp)
+    write_json_atomic(path.with_name(path.name.replace(".state.pt", ".progress.json")), record)
+
+
 def batch_indices(step: int, n: int, lengths: np.ndarray, batch_size: int, seed: int) -> np.ndarray:
     """Corpus rows of ``step``'s batch, a function of ``(seed, step)`` only: ``POOL`` batches are drawn uniformly
     at once, sorted by length and served in a random order."""
@@ -150,7 +172,7 @@ def train_resumable(out_dir: Path, settings: ResumableSettings, max_minutes: flo
     Writes ``<out>/autoencoder.state.pt`` every ``checkpoint_every`` steps and on stopping, the progress record
     (losses, held-out reconstruction) beside it, and on completion the weights and their manifest entry."""
     out_dir = Path(out_dir)
-    state_path, progress_path = out_dir / f"{STEM}.state.pt", out_dir / f"{STEM}.progress.json"
+    state_path = out_dir / f"{STEM}.state.pt"
     ids_np, lengths_np, vocab, report = corpus_tokens(settings, cache_dir, progress)
     ids_all, len_all = torch.from_numpy(ids_np), torch.from_numpy(lengths_np)
     config = AutoencoderConfig(vocab=vocab, max_len=settings.max_len, embed_dim=settings.embed_dim,
@@ -160,20 +182,12 @@ def train_resumable(out_dir: Path, settings: ResumableSettings, max_minutes: flo
     opt = torch.optim.Adam(model.parameters(), lr=settings.lr)
     record = {"settings": asdict(settings), "corpus": {**report, "n_tokenised": len(lengths_np)}, "step": 0,
               "minutes": 0.0, "log": [], "held_out": []}
-    if state_path.exists():
-        blob = torch.load(state_path, map_location=device, weights_only=True)
-        if blob["record"]["settings"] != asdict(settings):
-            raise ValueError(f"{state_path} was written with settings {blob['record']['settings']}, not "
-                             f"{asdict(settings)}: resume with the same settings or use another --out")
-        model.load_state_dict(blob["model"])
-        opt.load_state_dict(blob["opt"])
-        record = blob["record"]
+    parts = {"model": model, "opt": opt}
+    record = load_resume_state(state_path, parts, record, device)
     held_out = _held_out(eval_molecules, settings.seed)
 
     def checkpoint() -> None:
-        with atomic_path(state_path) as tmp:
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "record": record}, tmp)
-        write_json_atomic(progress_path, record)
+        save_resume_state(state_path, parts, record)
 
     start, minutes_before, first_step = time.time(), record["minutes"], record["step"]
     last_step = min(settings.steps, first_step + stop_after) if stop_after is not None else settings.steps

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from superdiff.files.atomic import atomic_path, write_json_atomic
+from superdiff.files.atomic import atomic_path
 from superdiff.files.download import sha256_file
 from superdiff.files.resources import resource_path
 from superdiff.molecules import conditions
@@ -35,7 +35,12 @@ from superdiff.molecules.corpus import training_smiles
 from superdiff.molecules.latent_diffusion import DiffusionConfig, EpsilonNet
 from superdiff.molecules.loading import load_autoencoder
 from superdiff.molecules.predictors import PropertyPredictor
-from superdiff.molecules.resumable_autoencoder import check_run_settings, learning_rate
+from superdiff.molecules.resumable_autoencoder import (
+    check_run_settings,
+    learning_rate,
+    load_resume_state,
+    save_resume_state,
+)
 from superdiff.molecules.train_diffusion import label_matrix, loss_weights, oversampling_factors
 from superdiff.molecules.weights import manifest_path, record_artefact
 
@@ -123,6 +128,31 @@ def latent_table(settings: DiffusionRunSettings, weights_dir: Path, predictor_di
     return table
 
 
+def _step_loss(net: EpsilonNet, table: LatentTable, factors: np.ndarray, cdf: np.ndarray,
+               standardise: tuple[torch.Tensor, torch.Tensor], settings: DiffusionRunSettings,
+               step: int) -> torch.Tensor:
+    """The importance-weighted ε-matching loss of ``step``'s batch: molecules drawn from the oversampled stream
+    (``cdf``), a fresh posterior sample of each, label dropout; all a function of ``(seed, step)``."""
+    device = standardise[0].device
+    rng = np.random.default_rng([settings.seed, step])
+    idx = np.minimum(np.searchsorted(cdf, rng.random(settings.batch_size)), len(cdf) - 1)
+    gen = torch.Generator(device=device).manual_seed(settings.seed * 1_000_003 + step)
+    mu = torch.from_numpy(table.mu[idx]).to(device)
+    sd = torch.from_numpy(table.log_std[idx]).to(device).exp()
+    z = mu + sd * torch.randn(mu.shape, generator=gen, device=device)  # a fresh posterior sample
+    x0 = (z - standardise[0]) / standardise[1]
+    cond_np = conditions.training_conditions(table.y[idx].astype(np.int64), settings.drop_label, settings.drop_all,
+                                             rng)
+    weight = torch.from_numpy(loss_weights(factors[idx], cond_np[:, 0::2])).float().to(device)
+    t = torch.rand(settings.batch_size, generator=gen, device=device) * (1 - 1e-3) + 1e-3
+    eps = torch.randn(x0.shape, generator=gen, device=device)
+    schedule = net.schedule()
+    alpha = schedule.alpha(t.double()).float()[:, None]
+    sigma = schedule.sigma(t.double()).float()[:, None]
+    pred = net(alpha * x0 + sigma * eps, t, torch.from_numpy(cond_np).to(device))
+    return (weight * (pred - eps).pow(2).mean(-1)).sum() / weight.sum()
+
+
 def train_resumable_diffusion(out_dir: Path, settings: DiffusionRunSettings, predictor_dir: Path,
                               max_minutes: float = math.inf, checkpoint_every: int = 500,
                               stop_after: int | None = None, cache_dir: Path | None = None, device: str = "cpu",
@@ -130,7 +160,7 @@ def train_resumable_diffusion(out_dir: Path, settings: DiffusionRunSettings, pre
     """Train (or resume) the ε-network on ``out_dir``'s autoencoder; on completion store its EMA in ``out_dir``
     with its manifest entry. Returns the progress record (also ``<out>/latent_diffusion.progress.json``)."""
     out_dir = Path(out_dir)
-    state_path, progress_path = out_dir / f"{STEM}.state.pt", out_dir / f"{STEM}.progress.json"
+    state_path = out_dir / f"{STEM}.state.pt"
     table = latent_table(settings, out_dir, predictor_dir, cache_dir, progress=progress)
     labels = list(settings.labels)
     config = DiffusionConfig(latent_dim=table.mu.shape[1], labels=labels, hidden=settings.hidden,
@@ -148,24 +178,13 @@ def train_resumable_diffusion(out_dir: Path, settings: DiffusionRunSettings, pre
               "minutes": 0.0, "log": [],
               "stream_label_frequency": dict(zip(labels, (stream @ table.y / stream.sum()).tolist(), strict=True)),
               "natural_label_frequency": config.label_frequency}
-    if state_path.exists():
-        blob = torch.load(state_path, map_location=device, weights_only=True)
-        if blob["record"]["settings"] != record["settings"]:
-            raise ValueError(f"{state_path} was written with settings {blob['record']['settings']}, not "
-                             f"{record['settings']}: resume with the same settings or use another --out")
-        net.load_state_dict(blob["model"])
-        ema.load_state_dict(blob["ema"])
-        opt.load_state_dict(blob["opt"])
-        record = blob["record"]
+    parts = {"model": net, "ema": ema, "opt": opt}
+    record = load_resume_state(state_path, parts, record, device)
     mean = torch.tensor(config.latent_mean, device=device)
     std = torch.tensor(config.latent_std, device=device)
-    schedule = net.schedule()
 
     def checkpoint() -> None:
-        with atomic_path(state_path) as tmp:
-            torch.save({"model": net.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
-                        "record": record}, tmp)
-        write_json_atomic(progress_path, record)
+        save_resume_state(state_path, parts, record)
 
     start, minutes_before = time.time(), record["minutes"]
     last_step = settings.steps if stop_after is None else min(settings.steps, record["step"] + stop_after)
@@ -173,22 +192,7 @@ def train_resumable_diffusion(out_dir: Path, settings: DiffusionRunSettings, pre
     recent: list[float] = []
     while record["step"] < last_step and time.time() - start < max_minutes * 60:
         step = record["step"]
-        rng = np.random.default_rng([settings.seed, step])
-        idx = np.minimum(np.searchsorted(cdf, rng.random(settings.batch_size)), len(cdf) - 1)
-        gen = torch.Generator(device=device).manual_seed(settings.seed * 1_000_003 + step)
-        mu = torch.from_numpy(table.mu[idx]).to(device)
-        sd = torch.from_numpy(table.log_std[idx]).to(device).exp()
-        z = mu + sd * torch.randn(mu.shape, generator=gen, device=device)  # a fresh posterior sample
-        x0 = (z - mean) / std
-        cond_np = conditions.training_conditions(table.y[idx].astype(np.int64), settings.drop_label,
-                                                 settings.drop_all, rng)
-        weight = torch.from_numpy(loss_weights(factors[idx], cond_np[:, 0::2])).float().to(device)
-        t = torch.rand(settings.batch_size, generator=gen, device=device) * (1 - 1e-3) + 1e-3
-        eps = torch.randn(x0.shape, generator=gen, device=device)
-        alpha = schedule.alpha(t.double()).float()[:, None]
-        sigma = schedule.sigma(t.double()).float()[:, None]
-        pred = net(alpha * x0 + sigma * eps, t, torch.from_numpy(cond_np).to(device))
-        loss = (weight * (pred - eps).pow(2).mean(-1)).sum() / weight.sum()
+        loss = _step_loss(net, table, factors, cdf, (mean, std), settings, step)
         for group in opt.param_groups:
             group["lr"] = learning_rate(step, settings)
         opt.zero_grad()

@@ -75,6 +75,31 @@ def clash_limits(length: int, clash: float = 3.0, dtype=torch.float64, hbond: fl
     return limits * ((residue[:, None] - residue[None]).abs() > 3).to(dtype)
 
 
+def clash_energy(atoms: Tensor, limits: Tensor) -> Tensor:
+    """``Σ relu(limit − d)²`` over atom pairs closer than their limit, per design ``[B]``, for backbones
+    ``[B, L, 4, 3]`` (Å) and limits ``[4L, 4L]`` (:func:`clash_limits`; each unordered pair counted once).
+
+    Only the few pairs inside their limit contribute to the value or the gradient, so they are found without a
+    graph and only their distances are differentiated (the dense ``[B, 4L, 4L]`` version spent most of the
+    polish's time in its backward pass over pairs whose penalty is exactly zero). The search starts from residue
+    pairs: two atoms closer than the largest limit belong to residues whose Cα are closer than that limit plus
+    twice the farthest any atom sits from its own Cα."""
+    flat = atoms.flatten(1, 2)
+    with torch.no_grad():
+        ca = atoms[:, :, 1]
+        reach = float((atoms - ca[:, :, None]).norm(dim=-1).max()) if atoms.numel() else 0.0
+        near = torch.triu(torch.cdist(ca, ca) < float(limits.max()) + 2 * reach + 1e-6, diagonal=1)
+        b, ri, rj = near.nonzero(as_tuple=True)
+        slot = torch.arange(4, device=atoms.device)
+        i = (4 * ri[:, None, None] + slot[None, :, None]).expand(-1, 4, 4).flatten()
+        j = (4 * rj[:, None, None] + slot[None, None, :]).expand(-1, 4, 4).flatten()
+        b = b.repeat_interleave(16)
+        keep = (flat[b, i] - flat[b, j]).norm(dim=-1) < limits[i, j]  # limit 0 for residues ≤ 3 apart
+        b, i, j = b[keep], i[keep], j[keep]
+    overlap = torch.relu(limits[i, j] - (flat[b, i] - flat[b, j]).norm(dim=-1))
+    return torch.zeros(atoms.shape[0], dtype=atoms.dtype, device=atoms.device).index_add(0, b, overlap.pow(2))
+
+
 def junction_energy(atoms: Tensor, settings: PolishSettings | None = None) -> Tensor:
     """The geometric energy of backbones ``[B, L, 4, 3]`` (Å) per design ``[B]`` (see the module doc)."""
     p = settings or PolishSettings()
@@ -84,28 +109,40 @@ def junction_energy(atoms: Tensor, settings: PolishSettings | None = None) -> Te
     ang1 = (_cos_angle(ca[:, :-1], c[:, :-1], n[:, 1:]) - cos0[0]).pow(2)
     ang2 = (_cos_angle(c[:, :-1], n[:, 1:], ca[:, 1:]) - cos0[1]).pow(2)
     omega = 1 + torch.cos(dihedral(ca[:, :-1], c[:, :-1], n[:, 1:], ca[:, 1:]))
-    flat = atoms.flatten(1, 2)
-    dist = torch.cdist(flat, flat)
-    limits = clash_limits(atoms.shape[1], p.clash, atoms.dtype, p.hbond)
-    clashes = torch.relu(limits - dist).pow(2).sum((1, 2)) / 2
+    limits = clash_limits(atoms.shape[1], p.clash, atoms.dtype, p.hbond).to(atoms.device)
     junction = p.bond_weight * bond.sum(-1) + p.angle_weight * (ang1.sum(-1) + ang2.sum(-1))
-    return junction + p.omega_weight * omega.sum(-1) + p.clash_weight * clashes
+    return junction + p.omega_weight * omega.sum(-1) + p.clash_weight * clash_energy(atoms, limits)
 
 
-def _hbond_energies(atoms: Tensor) -> Tensor:
-    """DSSP's electrostatic hydrogen-bond energy ``[B, L, L]`` (kcal/mol; donor N–H of residue i, acceptor C=O of j)
-    of backbones ``[B, L, 4, 3]`` (Å), differentiable, from ``pydssp`` (its torch version)."""
-    from pydssp.pydssp_torch import get_hbond_map
+#: DSSP's electrostatic constant: partial charges q1 q2 = 0.42 e × 0.20 e times f = 332 (kcal/mol · Å / e²)
+DSSP_Q1Q2_F = 0.084 * 332.0
 
-    return get_hbond_map(atoms, return_e=True)
+
+def _unit(v: Tensor) -> Tensor:
+    return v / v.norm(dim=-1, keepdim=True)
+
+
+def hbond_pair_energy(atoms: Tensor, b: Tensor, donor: Tensor, acceptor: Tensor) -> Tensor:
+    """DSSP's hydrogen-bond energy (kcal/mol, Kabsch & Sander 1983) of the listed pairs ``[P]``: N–H of residue
+    ``donor`` (≥ 1) to C=O of residue ``acceptor`` in design ``b`` of backbones ``[B, L, 4, 3]`` (Å).
+
+    ``E = q1 q2 f (1/r_ON + 1/r_CH − 1/r_OH − 1/r_CN)``, with the amide H 1.01 Å from N along the bisector of
+    C_{i−1}→N_i and CA_i→N_i, the placement of ``pydssp``, whose assignment the evaluation uses (the tests check
+    these energies against its dense ``[B, L, L]`` map). Differentiable; costs O(P), not O(L²)."""
+    n, ca, c_prev = atoms[b, donor, 0], atoms[b, donor, 1], atoms[b, donor - 1, 2]
+    c, o = atoms[b, acceptor, 2], atoms[b, acceptor, 3]
+    h = n + 1.01 * _unit(_unit(n - c_prev) + _unit(n - ca))
+    inv = [1.0 / (x - y).norm(dim=-1) for x, y in ((o, n), (c, h), (o, h), (c, n))]
+    return DSSP_Q1Q2_F * (inv[0] + inv[1] - inv[2] - inv[3])
 
 
 def hbond_energy(atoms: Tensor) -> tuple[Tensor, Tensor]:
-    """The energies of :func:`_hbond_energies` and the bonds DSSP counts (bool ``[B, L, L]``), both from ``pydssp``,
-    the assignment the evaluation uses."""
+    """DSSP's hydrogen-bond energies ``[B, L, L]`` (kcal/mol; donor N–H of residue i, acceptor C=O of j) and the
+    bonds DSSP counts (bool ``[B, L, L]``) of backbones ``[B, L, 4, 3]`` (Å), both from ``pydssp``, the assignment
+    the evaluation uses."""
     from pydssp.pydssp_torch import get_hbond_map
 
-    return _hbond_energies(atoms), get_hbond_map(atoms.detach()) > 0
+    return get_hbond_map(atoms, return_e=True), get_hbond_map(atoms.detach()) > 0
 
 
 def polish_frames(trans: Tensor, rots: Tensor, iters: int = 1000,
@@ -121,15 +158,16 @@ def polish_frames(trans: Tensor, rots: Tensor, iters: int = 1000,
     turn = torch.zeros_like(trans, requires_grad=True)
     opt = torch.optim.Adam([shift, turn], lr=p.lr)
     e0, bonded = hbond_energy(atoms_from_frames(trans, rots))
-    target = e0.clamp_min(p.keep_floor)
+    b, donor, acceptor = bonded.nonzero(as_tuple=True)  # the bonds to keep are fixed before the loop
+    target = e0[b, donor, acceptor].clamp_min(p.keep_floor)
     with torch.enable_grad():
         for step in range(iters):
             opt.param_groups[0]["lr"] = p.lr * (1 - step / iters)  # linear decay: settles instead of jittering
             atoms = atoms_from_frames(trans + shift, rots @ so3.exp(turn))
             loss = junction_energy(atoms, p) + p.restraint * shift.pow(2).sum((1, 2))
-            if p.keep_hbonds:
-                weaker = torch.relu(_hbond_energies(atoms) - target) * bonded  # energies only: the map is fixed
-                loss = loss + p.keep_hbonds * weaker.pow(2).sum((1, 2))
+            if p.keep_hbonds and len(b):
+                weaker = torch.relu(hbond_pair_energy(atoms, b, donor, acceptor) - target)
+                loss = loss + p.keep_hbonds * torch.zeros_like(loss).index_add(0, b, weaker.pow(2))
             opt.zero_grad()
             loss.sum().backward()
             opt.step()

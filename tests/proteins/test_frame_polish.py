@@ -9,7 +9,14 @@ import torch
 
 from superdiff.proteins import ideal
 from superdiff.proteins.backbone_set import dssp, load_backbone_set
-from superdiff.proteins.frame_polish import PolishSettings, clash_limits, hbond_energy, polish_frames
+from superdiff.proteins.frame_polish import (
+    PolishSettings,
+    clash_energy,
+    clash_limits,
+    hbond_energy,
+    hbond_pair_energy,
+    polish_frames,
+)
 from superdiff.proteins.frames_backbone import atoms_from_frames, frames_from_atoms
 
 
@@ -75,3 +82,44 @@ def test_polish_keeps_the_hydrogen_bonds_dssp_found():
     _, unkept = hbond_energy(torch.from_numpy(_polish(noisy, settings=PolishSettings(keep_hbonds=0.0)))[None])
     assert int((bonded & ~kept).sum()) <= 2
     assert int((bonded & ~unkept).sum()) >= 5
+
+
+def _squeezed_real_chain(length: int = 60) -> torch.Tensor:
+    chain = next(c for c in load_backbone_set() if c.strand > 0.3 and len(c) >= length)
+    real = torch.from_numpy(chain.atoms[:length].astype(np.float64))
+    return (real.mean((0, 1)) + 0.92 * (real - real.mean((0, 1))))[None].repeat(2, 1, 1, 1)
+
+
+def test_sparse_clash_energy_and_gradient_equal_the_dense_sum_over_all_pairs():
+    """The polish differentiates only the pairs inside their limit; value and gradient equal the dense
+    ``Σ_{i<j} relu(limit − d)²`` over every atom pair (designs in a batch independent)."""
+    atoms = _squeezed_real_chain()
+    atoms[1] += 0.05 * torch.randn(atoms[1].shape, generator=torch.Generator().manual_seed(0), dtype=atoms.dtype)
+    limits = clash_limits(atoms.shape[1], 3.1, atoms.dtype, 2.6)
+    sparse_in, dense_in = atoms.clone().requires_grad_(), atoms.clone().requires_grad_()
+    sparse = clash_energy(sparse_in, limits)
+    flat = dense_in.flatten(1, 2)
+    dense = torch.triu(torch.relu(limits - (flat[:, :, None] - flat[:, None]).norm(dim=-1)), 1).pow(2).sum((1, 2))
+    assert float(dense.min()) > 0.1  # the squeezed chains do clash
+    torch.testing.assert_close(sparse, dense, rtol=1e-12, atol=1e-12)
+    sparse.sum().backward()
+    dense.sum().backward()
+    torch.testing.assert_close(sparse_in.grad, dense_in.grad, rtol=1e-10, atol=1e-10)
+
+
+def test_pairwise_hydrogen_bond_energy_equals_pydssp_map_and_its_gradient():
+    """DSSP's energy computed per listed pair equals pydssp's dense ``[B, L, L]`` map (the evaluation's
+    assignment) at every donor ≥ 1 / acceptor ≤ L − 2 pair, and so do the gradients of the bonded pairs' sum."""
+    atoms = _squeezed_real_chain(40)
+    dense_in, pair_in = atoms.clone().requires_grad_(), atoms.clone().requires_grad_()
+    dense, bonded = hbond_energy(dense_in)
+    b, i, j = torch.meshgrid(torch.arange(2), torch.arange(1, 40), torch.arange(0, 39), indexing="ij")
+    b, i, j = b.flatten(), i.flatten(), j.flatten()
+    far = (i - j).abs() > 2
+    pair = hbond_pair_energy(pair_in, b[far], i[far], j[far])
+    torch.testing.assert_close(pair, dense[b[far], i[far], j[far]], rtol=1e-10, atol=1e-10)
+    bb, bi, bj = bonded.nonzero(as_tuple=True)
+    assert len(bb) >= 10
+    dense[bb, bi, bj].sum().backward()
+    hbond_pair_energy(pair_in, bb, bi, bj).sum().backward()
+    torch.testing.assert_close(pair_in.grad, dense_in.grad, rtol=1e-9, atol=1e-9)
