@@ -80,7 +80,8 @@ def cmd_train_diffusion(args) -> int:
             steps=args.steps, batch_size=args.batch_size or defaults.batch_size, lr=args.lr or defaults.lr,
             hidden=args.hidden, blocks=args.blocks, positive_share=args.positive_share,
             labels=tuple(args.labels) if args.labels else defaults.labels,
-            n_moses=None if args.full_moses else args.n_moses, all_moleculeace=args.all_moleculeace, seed=args.seed)
+            n_moses=None if args.full_moses else args.n_moses, all_moleculeace=args.all_moleculeace,
+            oracle_disjoint=not args.no_oracle_disjoint, seed=args.seed)
         out = args.out or resource_path("weights", "molecules_faithful")
         record = train_resumable_diffusion(out, settings, args.predictors or default_weights_dir(),
                                            max_minutes=args.max_minutes, checkpoint_every=args.checkpoint_every,
@@ -416,6 +417,9 @@ def _register_train_diffusion(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--blocks", type=int, default=3, help="residual blocks of the ε-network")
     p.add_argument("--batch-size", type=int, default=None, help="default 256 (1024 with --resumable)")
     p.add_argument("--labels", nargs="+", default=None, help="with --resumable: the labels (default: all known)")
+    p.add_argument("--no-oracle-disjoint", action="store_true",
+                   help="with --resumable: label with the predictors trained on all rows and keep the oracles' "
+                        "molecules in the corpus (default: half-A predictors, oracle data left out)")
     p.add_argument("--predictors", type=Path, default=None,
                    help="with --resumable: the folder of the labelling predictors (default: the built-in weights)")
     _resumable_arguments(p)

@@ -141,9 +141,12 @@ def forest_activity(forests: dict[str, ArrayForest], mols: list[Chem.Mol | None]
 class PropertyPredictor:
     """Activity probabilities (from the stored forests) and computed properties for SMILES lists."""
 
-    def __init__(self, weights_dir: Path | None = None, targets: tuple[str, ...] = tuple(data.TARGETS)):
+    def __init__(self, weights_dir: Path | None = None, targets: tuple[str, ...] = tuple(data.TARGETS),
+                 artefact: str = "predictor_{}"):
+        """``artefact``: the forests' artefact names, ``{}`` standing for the target (``"predictor_{}_half_a"``:
+        the half-A predictors, disjoint from the oracles)."""
         folder = Path(weights_dir or default_weights_dir())
-        self.forests = {t: ArrayForest.load(verified_file(folder, f"predictor_{t}", f"predictor_{t}.npz"))
+        self.forests = {t: ArrayForest.load(verified_file(folder, artefact.format(t), f"{artefact.format(t)}.npz"))
                         for t in targets}
 
     def activity(self, mols: list[Chem.Mol | None]) -> dict[str, np.ndarray]:

@@ -30,10 +30,11 @@ from tqdm import tqdm
 from superdiff.files.atomic import atomic_path
 from superdiff.files.download import sha256_file
 from superdiff.files.resources import resource_path
-from superdiff.molecules import conditions
+from superdiff.molecules import conditions, data
 from superdiff.molecules.corpus import training_smiles
 from superdiff.molecules.latent_diffusion import DiffusionConfig, EpsilonNet
 from superdiff.molecules.loading import load_autoencoder
+from superdiff.molecules.oracles import split_training_sets
 from superdiff.molecules.predictors import PropertyPredictor
 from superdiff.molecules.resumable_autoencoder import (
     check_run_settings,
@@ -64,6 +65,9 @@ class DiffusionRunSettings:
     labels: tuple[str, ...] = field(default_factory=lambda: tuple(conditions.LABELS))
     n_moses: int | None = None  # None: the whole MOSES train split
     all_moleculeace: bool = True
+    #: label with the half-A predictors and leave the oracles' training molecules out of the corpus, so the
+    #: oracles judge a model that never saw their data (superdiff.molecules.oracles)
+    oracle_disjoint: bool = True
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -81,7 +85,8 @@ class DiffusionRunSettings:
         return (f"superdiff train-molecule-diffusion --resumable --steps {self.steps}{moses}"
                 f" --batch-size {self.batch_size} --lr {self.lr} --hidden {self.hidden} --blocks {self.blocks}"
                 f" --positive-share {self.positive_share} --labels {' '.join(self.labels)} --seed {self.seed}"
-                + (" --all-moleculeace" if self.all_moleculeace else ""))
+                + (" --all-moleculeace" if self.all_moleculeace else "")
+                + ("" if self.oracle_disjoint else " --no-oracle-disjoint"))
 
 
 @dataclass
@@ -101,17 +106,24 @@ def latent_table(settings: DiffusionRunSettings, weights_dir: Path, predictor_di
     ae_sha = json.loads(manifest_path(weights_dir).read_text())["artefacts"]["autoencoder"]["files"]
     predictor_sha = sha256_file(manifest_path(predictor_dir))
     key = json.dumps([ae_sha, predictor_sha, settings.n_moses, settings.all_moleculeace, settings.seed,
-                      list(settings.labels)])
+                      list(settings.labels), settings.oracle_disjoint])
     folder = Path(cache_dir) if cache_dir else resource_path("cache", "molecules")
     cache = folder / f"latents-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
     if cache.exists():
         with np.load(cache, allow_pickle=False) as blob:
             return LatentTable(blob["mu"], blob["log_std"], blob["y"], json.loads(str(blob["report"])))
     ae = load_autoencoder(weights_dir)
-    predictor = PropertyPredictor(predictor_dir)
+    targets = tuple(name for name in settings.labels if name in data.TARGETS)
+    predictor = PropertyPredictor(predictor_dir, targets,
+                                  artefact="predictor_{}_half_a" if settings.oracle_disjoint else "predictor_{}")
     smiles, report = training_smiles(settings.n_moses, seed=settings.seed, activity_repeats=1,
                                      all_moleculeace=settings.all_moleculeace)
-    smiles = sorted(set(smiles))
+    smiles = set(smiles)
+    if settings.oracle_disjoint:
+        oracle_data = {s for target in targets for s in split_training_sets(target, seed=settings.seed)[1].smiles}
+        report["n_left_out_for_oracles"] = len(smiles & oracle_data)
+        smiles -= oracle_data
+    smiles = sorted(smiles)
     mus, log_stds, ys, kept = [], [], [], 0
     for start in tqdm(range(0, len(smiles), chunk), desc="encode + label", disable=not progress):
         part = smiles[start:start + chunk]
