@@ -16,6 +16,7 @@ import selfies as sf
 import torch
 from torch import Tensor, nn
 
+from superdiff.molecules.gru import bidirectional_final_states, gru_sequence
 from superdiff.molecules.storage import load_module, save_module
 
 PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
@@ -51,7 +52,8 @@ def tokens_to_smiles(tokens: list[str]) -> str:
 
 
 class SelfiesVAE(nn.Module):
-    """GRU encoder / GRU decoder VAE over SELFIES tokens."""
+    """GRU encoder / GRU decoder VAE over SELFIES tokens. The ``nn.GRU`` modules hold the parameters; training
+    and encoding run their recurrence through :mod:`superdiff.molecules.gru` (same equations, no O(T²) backward)."""
 
     def __init__(self, config: AutoencoderConfig):
         super().__init__()
@@ -84,9 +86,7 @@ class SelfiesVAE(nn.Module):
     # ---- network ----
     def encode(self, ids: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         """ids ``[B, L]`` -> (mu, logvar), each ``[B, latent_dim]``."""
-        packed = nn.utils.rnn.pack_padded_sequence(self.embed(ids), lengths.cpu(), batch_first=True,
-                                                   enforce_sorted=False)
-        _, hidden = self.encoder(packed)  # [2, B, H]
+        hidden = bidirectional_final_states(self.encoder, self.embed(ids), lengths)  # [2, B, H]
         hidden = torch.cat([hidden[0], hidden[1]], dim=-1)
         floor = 2 * math.log(self.config.posterior_std_floor) if self.config.posterior_std_floor > 0 else -10.0
         return self.to_mu(hidden), self.to_logvar(hidden).clamp(max(floor, -10.0), 5)
@@ -95,8 +95,7 @@ class SelfiesVAE(nn.Module):
         """Teacher-forced logits ``[B, L-1, V]`` predicting ids[:, 1:]."""
         inp = self.embed(ids[:, :-1])
         inp = torch.cat([inp, z[:, None, :].expand(-1, inp.shape[1], -1)], dim=-1)
-        out, _ = self.decoder(inp, torch.tanh(self.from_latent(z))[None])
-        return self.readout(out)
+        return self.readout(gru_sequence(self.decoder, inp, torch.tanh(self.from_latent(z))))
 
     @torch.no_grad()
     def greedy_decode(self, z: Tensor) -> list[list[str]]:
