@@ -82,6 +82,12 @@ def cmd_train_diffusion(args) -> int:
             labels=tuple(args.labels) if args.labels else defaults.labels,
             n_moses=None if args.full_moses else args.n_moses, all_moleculeace=args.all_moleculeace,
             oracle_disjoint=not args.no_oracle_disjoint, seed=args.seed)
+        if args.prepare_labels:
+            from superdiff.molecules.resumable_diffusion import corpus_labels
+
+            _, y, report = corpus_labels(settings, args.predictors or default_weights_dir())
+            print(json.dumps({**report, "positives": dict(zip(settings.labels, y.sum(0).tolist(), strict=True))}))
+            return 0
         out = args.out or resource_path("weights", "molecules_faithful")
         record = train_resumable_diffusion(out, settings, args.predictors or default_weights_dir(),
                                            max_minutes=args.max_minutes, checkpoint_every=args.checkpoint_every,
@@ -417,6 +423,8 @@ def _register_train_diffusion(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--blocks", type=int, default=3, help="residual blocks of the ε-network")
     p.add_argument("--batch-size", type=int, default=None, help="default 256 (1024 with --resumable)")
     p.add_argument("--labels", nargs="+", default=None, help="with --resumable: the labels (default: all known)")
+    p.add_argument("--prepare-labels", action="store_true",
+                   help="with --resumable: only label the corpus (cached; needs no autoencoder) and exit")
     p.add_argument("--no-oracle-disjoint", action="store_true",
                    help="with --resumable: label with the predictors trained on all rows and keep the oracles' "
                         "molecules in the corpus (default: half-A predictors, oracle data left out)")

@@ -100,41 +100,63 @@ class LatentTable:
     report: dict
 
 
-def latent_table(settings: DiffusionRunSettings, weights_dir: Path, predictor_dir: Path,
-                 cache_dir: Path | None = None, chunk: int = 20_000, progress: bool = True) -> LatentTable:
-    """The corpus encoded by ``weights_dir``'s autoencoder and labelled by ``predictor_dir``'s predictors, cached."""
-    ae_sha = json.loads(manifest_path(weights_dir).read_text())["artefacts"]["autoencoder"]["files"]
-    predictor_sha = sha256_file(manifest_path(predictor_dir))
-    key = json.dumps([ae_sha, predictor_sha, settings.n_moses, settings.all_moleculeace, settings.seed,
-                      list(settings.labels), settings.oracle_disjoint])
+def _cache_file(cache_dir: Path | None, stem: str, key: list) -> Path:
     folder = Path(cache_dir) if cache_dir else resource_path("cache", "molecules")
-    cache = folder / f"latents-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
+    return folder / f"{stem}-{hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]}.npz"
+
+
+def corpus_labels(settings: DiffusionRunSettings, predictor_dir: Path, cache_dir: Path | None = None,
+                  chunk: int = 20_000, progress: bool = True) -> tuple[list[str], np.ndarray, dict]:
+    """The deduplicated corpus (canonical SMILES, sorted), its labels ``[N, K]`` (uint8) and a report, cached
+    under ``resources/cache/molecules/`` keyed by the corpus settings and the predictors' manifest: independent
+    of the autoencoder, so it can be built while the autoencoder still trains (``--prepare-labels``)."""
+    key = [sha256_file(manifest_path(predictor_dir)), settings.n_moses, settings.all_moleculeace, settings.seed,
+           list(settings.labels), settings.oracle_disjoint]
+    cache = _cache_file(cache_dir, "labels", key)
     if cache.exists():
         with np.load(cache, allow_pickle=False) as blob:
-            return LatentTable(blob["mu"], blob["log_std"], blob["y"], json.loads(str(blob["report"])))
-    ae = load_autoencoder(weights_dir)
+            return blob["smiles"].tolist(), blob["y"], json.loads(str(blob["report"]))
     targets = tuple(name for name in settings.labels if name in data.TARGETS)
     predictor = PropertyPredictor(predictor_dir, targets,
                                   artefact="predictor_{}_half_a" if settings.oracle_disjoint else "predictor_{}")
     smiles, report = training_smiles(settings.n_moses, seed=settings.seed, activity_repeats=1,
                                      all_moleculeace=settings.all_moleculeace)
-    smiles = set(smiles)
+    unique = set(smiles)
     if settings.oracle_disjoint:
         oracle_data = {s for target in targets for s in split_training_sets(target, seed=settings.seed)[1].smiles}
-        report["n_left_out_for_oracles"] = len(smiles & oracle_data)
-        smiles -= oracle_data
-    smiles = sorted(smiles)
-    mus, log_stds, ys, kept = [], [], [], 0
-    for start in tqdm(range(0, len(smiles), chunk), desc="encode + label", disable=not progress):
-        part = smiles[start:start + chunk]
-        mu, log_std, keep = ae.encode_posterior(part)
-        part = [part[i] for i in keep]
+        report["n_left_out_for_oracles"] = len(unique & oracle_data)
+        unique -= oracle_data
+    smiles = sorted(unique)
+    y = np.concatenate([np.zeros((0, len(settings.labels)), np.uint8)] + [
+        label_matrix(smiles[start:start + chunk], predictor, list(settings.labels)).astype(np.uint8)
+        for start in tqdm(range(0, len(smiles), chunk), desc="label", disable=not progress)])
+    report["n_unique"] = len(smiles)
+    with atomic_path(cache) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, smiles=np.array(smiles), y=y, report=np.array(json.dumps(report)))
+    return smiles, y, report
+
+
+def latent_table(settings: DiffusionRunSettings, weights_dir: Path, predictor_dir: Path,
+                 cache_dir: Path | None = None, chunk: int = 20_000, progress: bool = True) -> LatentTable:
+    """The labelled corpus (:func:`corpus_labels`) encoded by ``weights_dir``'s autoencoder, cached."""
+    smiles, y, report = corpus_labels(settings, predictor_dir, cache_dir, chunk, progress)
+    ae_sha = json.loads(manifest_path(weights_dir).read_text())["artefacts"]["autoencoder"]["files"]
+    cache = _cache_file(cache_dir, "latents", [ae_sha, sha256_file(manifest_path(predictor_dir)), settings.n_moses,
+                                               settings.all_moleculeace, settings.seed, list(settings.labels),
+                                               settings.oracle_disjoint])
+    if cache.exists():
+        with np.load(cache, allow_pickle=False) as blob:
+            return LatentTable(blob["mu"], blob["log_std"], blob["y"], json.loads(str(blob["report"])))
+    ae = load_autoencoder(weights_dir)
+    mus, log_stds, kept = [], [], []
+    for start in tqdm(range(0, len(smiles), chunk), desc="encode", disable=not progress):
+        mu, log_std, keep = ae.encode_posterior(smiles[start:start + chunk])
         mus.append(mu.cpu().numpy())
         log_stds.append(log_std.cpu().numpy())
-        ys.append(label_matrix(part, predictor, list(settings.labels)).astype(np.uint8))
-        kept += len(part)
-    report = {**report, "n_unique": len(smiles), "n_encoded": kept}
-    table = LatentTable(np.concatenate(mus), np.concatenate(log_stds), np.concatenate(ys), report)
+        kept.append(start + keep)
+    kept_rows = np.concatenate(kept)
+    report = {**report, "n_encoded": len(kept_rows)}
+    table = LatentTable(np.concatenate(mus), np.concatenate(log_stds), y[kept_rows], report)
     with atomic_path(cache) as tmp, open(tmp, "wb") as handle:
         np.savez(handle, mu=table.mu, log_std=table.log_std, y=table.y, report=np.array(json.dumps(report)))
     return table
