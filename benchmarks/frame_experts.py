@@ -100,10 +100,12 @@ def load(spec: str):
     return load_model(spec)
 
 
-def run_method(models, name: str, lengths, num: int, steps: int, seed: int) -> tuple[list[np.ndarray], float]:
+def run_method(models, name: str, lengths, num: int, steps: int, seed: int,
+               noise_scale: float = 1.0) -> tuple[list[np.ndarray], float]:
     """Raw (unpolished) backbones of one method and the seconds they took."""
     method, index = METHODS[name]
-    request = SamplingRequest(models=("helix", "strand"), method=method, index=index, seed=seed, steps=steps)
+    request = SamplingRequest(models=("helix", "strand"), method=method, index=index, seed=seed, steps=steps,
+                              noise_scale=noise_scale)
     start, atoms = time.perf_counter(), []
     for length in lengths:
         for first in range(0, num, 8):
@@ -128,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=DEFAULT_STEPS)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--noise-scale", type=float, default=1.0,
+                        help="η of the reverse SDE (1: the sampler's default; < 1 less noise per step)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "out" / "frame_experts.json"))
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -141,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {"reference": {"raw": reference, "polished": reference, "seconds": 0.0}}
     print_row("reference", "real", reference["summary"], 0.0)
     for name in args.methods:
-        atoms, seconds = run_method(models, name, args.lengths, args.num, args.steps, args.seed)
+        atoms, seconds = run_method(models, name, args.lengths, args.num, args.steps, args.seed, args.noise_scale)
         results[name] = {"raw": evaluate(atoms), "polished": evaluate(polished(atoms, iters)), "seconds": seconds}
         for kind in ("raw", "polished"):
             print_row(name, kind, results[name][kind]["summary"], seconds)
