@@ -29,7 +29,7 @@ from superdiff.proteins.frame_net import COORD_SCALE, FrameDenoiser, FrameNetCon
 FRAME_BUILTIN_NAMES = ("helix_frames", "strand_frames")
 #: inference-time settings of the built-in frame experts (not part of the weights): Adam steps of the junction
 #: polish applied to every sampled design (:mod:`superdiff.proteins.frame_polish`; 0 = off)
-FRAME_INFERENCE = {"polish_iters": 1000}
+FRAME_INFERENCE = {"polish_iters": 2000}
 
 
 def frame_path(sigma_min: float = 0.1, sigma_max: float = 1.5) -> FramePath:
