@@ -24,10 +24,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from superdiff.files.atomic import atomic_path, write_json_atomic
+from superdiff.files.atomic import atomic_path, write_json_atomic, write_npz_atomic
 from superdiff.files.resources import resource_path
 from superdiff.molecules import data
-from superdiff.molecules.autoencoder import AutoencoderConfig, SelfiesVAE, build_vocab, smiles_to_tokens
+from superdiff.molecules.autoencoder import BOS, EOS, AutoencoderConfig, SelfiesVAE, build_vocab, smiles_to_tokens
 from superdiff.molecules.corpus import training_smiles
 from superdiff.molecules.train_autoencoder import reconstruction_rate, vae_loss
 from superdiff.molecules.weights import record_artefact
@@ -84,15 +84,20 @@ def check_run_settings(settings, positive: tuple[str, ...] = (), fractions: tupl
             raise ValueError(f"{type(settings).__name__}.{name} is {value!r}, expected {expected}")
 
 
+def cache_file(cache_dir: Path | None, stem: str, key: list) -> Path:
+    """``<cache_dir>/<stem>-<hash of key>.npz`` (default folder ``resources/cache/molecules/``): the staged
+    trainers' caches, one file per distinct ``key`` (a JSON-able list of what the cached data depend on)."""
+    folder = Path(cache_dir) if cache_dir else resource_path("cache", "molecules")
+    return folder / f"{stem}-{hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]}.npz"
+
+
 def corpus_tokens(settings: ResumableSettings, cache_dir: Path | None = None,
                   progress: bool = True) -> tuple[np.ndarray, np.ndarray, list[str], dict]:
     """The tokenised corpus: ids ``[N, max_len + 2]`` uint8 (BOS … EOS, 0-padded), lengths ``[N]``, vocabulary
     and corpus report; cached in ``cache_dir`` (default ``resources/cache/molecules/``) keyed by the corpus
     settings."""
-    key = json.dumps([settings.n_moses, settings.seed, settings.activity_repeats, settings.all_moleculeace,
-                      settings.max_len])
-    folder = Path(cache_dir) if cache_dir else resource_path("cache", "molecules")
-    cache = folder / f"corpus-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
+    cache = cache_file(cache_dir, "corpus", [settings.n_moses, settings.seed, settings.activity_repeats,
+                                             settings.all_moleculeace, settings.max_len])
     if cache.exists():
         with np.load(cache, allow_pickle=False) as blob:
             meta = json.loads(str(blob["meta"]))
@@ -109,13 +114,13 @@ def corpus_tokens(settings: ResumableSettings, cache_dir: Path | None = None,
     index = {tok: i for i, tok in enumerate(vocab)}
     ids = np.zeros((len(kept), settings.max_len + 2), np.uint8)
     lengths = np.zeros(len(kept), np.int64)
-    bos, eos = index["<bos>"], index["<eos>"]
+    bos, eos = index[BOS], index[EOS]
     for i, toks in enumerate(kept):
         row = [bos, *(index[t] for t in toks), eos]
         ids[i, :len(row)] = row
         lengths[i] = len(row)
-    with atomic_path(cache) as tmp, open(tmp, "wb") as handle:
-        np.savez(handle, ids=ids, lengths=lengths, meta=np.array(json.dumps({"vocab": vocab, "report": report})))
+    write_npz_atomic(cache, {"ids": ids, "lengths": lengths,
+                             "meta": np.array(json.dumps({"vocab": vocab, "report": report}))})
     return ids, lengths, vocab, report
 
 

@@ -16,7 +16,6 @@ network is an exponential moving average of the weights.
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import math
 import time
@@ -27,9 +26,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from superdiff.files.atomic import atomic_path
+from superdiff.files.atomic import write_npz_atomic
 from superdiff.files.download import sha256_file
-from superdiff.files.resources import resource_path
 from superdiff.molecules import conditions, data
 from superdiff.molecules.corpus import training_smiles
 from superdiff.molecules.latent_diffusion import DiffusionConfig, EpsilonNet
@@ -37,6 +35,7 @@ from superdiff.molecules.loading import load_autoencoder
 from superdiff.molecules.oracles import split_training_sets
 from superdiff.molecules.predictors import PropertyPredictor
 from superdiff.molecules.resumable_autoencoder import (
+    cache_file,
     check_run_settings,
     learning_rate,
     load_resume_state,
@@ -100,9 +99,10 @@ class LatentTable:
     report: dict
 
 
-def _cache_file(cache_dir: Path | None, stem: str, key: list) -> Path:
-    folder = Path(cache_dir) if cache_dir else resource_path("cache", "molecules")
-    return folder / f"{stem}-{hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]}.npz"
+def _labels_key(settings: DiffusionRunSettings, predictor_dir: Path) -> list:
+    """What the corpus labels depend on: the predictors' manifest and the corpus settings."""
+    return [sha256_file(manifest_path(predictor_dir)), settings.n_moses, settings.all_moleculeace, settings.seed,
+            list(settings.labels), settings.oracle_disjoint]
 
 
 def corpus_labels(settings: DiffusionRunSettings, predictor_dir: Path, cache_dir: Path | None = None,
@@ -110,9 +110,7 @@ def corpus_labels(settings: DiffusionRunSettings, predictor_dir: Path, cache_dir
     """The deduplicated corpus (canonical SMILES, sorted), its labels ``[N, K]`` (uint8) and a report, cached
     under ``resources/cache/molecules/`` keyed by the corpus settings and the predictors' manifest: independent
     of the autoencoder, so it can be built while the autoencoder still trains (``--prepare-labels``)."""
-    key = [sha256_file(manifest_path(predictor_dir)), settings.n_moses, settings.all_moleculeace, settings.seed,
-           list(settings.labels), settings.oracle_disjoint]
-    cache = _cache_file(cache_dir, "labels", key)
+    cache = cache_file(cache_dir, "labels", _labels_key(settings, predictor_dir))
     if cache.exists():
         with np.load(cache, allow_pickle=False) as blob:
             return blob["smiles"].tolist(), blob["y"], json.loads(str(blob["report"]))
@@ -131,22 +129,20 @@ def corpus_labels(settings: DiffusionRunSettings, predictor_dir: Path, cache_dir
         label_matrix(smiles[start:start + chunk], predictor, list(settings.labels)).astype(np.uint8)
         for start in tqdm(range(0, len(smiles), chunk), desc="label", disable=not progress)])
     report["n_unique"] = len(smiles)
-    with atomic_path(cache) as tmp, open(tmp, "wb") as handle:
-        np.savez(handle, smiles=np.array(smiles), y=y, report=np.array(json.dumps(report)))
+    write_npz_atomic(cache, {"smiles": np.array(smiles), "y": y, "report": np.array(json.dumps(report))})
     return smiles, y, report
 
 
 def latent_table(settings: DiffusionRunSettings, weights_dir: Path, predictor_dir: Path,
                  cache_dir: Path | None = None, chunk: int = 20_000, progress: bool = True) -> LatentTable:
-    """The labelled corpus (:func:`corpus_labels`) encoded by ``weights_dir``'s autoencoder, cached."""
-    smiles, y, report = corpus_labels(settings, predictor_dir, cache_dir, chunk, progress)
+    """The labelled corpus (:func:`corpus_labels`) encoded by ``weights_dir``'s autoencoder, cached (keyed by the
+    autoencoder's files and what the labels depend on; the labels are read only to build it)."""
     ae_sha = json.loads(manifest_path(weights_dir).read_text())["artefacts"]["autoencoder"]["files"]
-    cache = _cache_file(cache_dir, "latents", [ae_sha, sha256_file(manifest_path(predictor_dir)), settings.n_moses,
-                                               settings.all_moleculeace, settings.seed, list(settings.labels),
-                                               settings.oracle_disjoint])
+    cache = cache_file(cache_dir, "latents", [ae_sha, *_labels_key(settings, predictor_dir)])
     if cache.exists():
         with np.load(cache, allow_pickle=False) as blob:
             return LatentTable(blob["mu"], blob["log_std"], blob["y"], json.loads(str(blob["report"])))
+    smiles, y, report = corpus_labels(settings, predictor_dir, cache_dir, chunk, progress)
     ae = load_autoencoder(weights_dir)
     mus, log_stds, kept = [], [], []
     for start in tqdm(range(0, len(smiles), chunk), desc="encode", disable=not progress):
@@ -157,8 +153,8 @@ def latent_table(settings: DiffusionRunSettings, weights_dir: Path, predictor_di
     kept_rows = np.concatenate(kept)
     report = {**report, "n_encoded": len(kept_rows)}
     table = LatentTable(np.concatenate(mus), np.concatenate(log_stds), y[kept_rows], report)
-    with atomic_path(cache) as tmp, open(tmp, "wb") as handle:
-        np.savez(handle, mu=table.mu, log_std=table.log_std, y=table.y, report=np.array(json.dumps(report)))
+    write_npz_atomic(cache, {"mu": table.mu, "log_std": table.log_std, "y": table.y,
+                             "report": np.array(json.dumps(report))})
     return table
 
 

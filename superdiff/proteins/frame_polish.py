@@ -102,8 +102,9 @@ def clash_energy(atoms: Tensor, limits: Tensor) -> Tensor:
     return torch.zeros(atoms.shape[0], dtype=atoms.dtype, device=atoms.device).index_add(0, b, overlap.pow(2))
 
 
-def junction_energy(atoms: Tensor, settings: PolishSettings | None = None) -> Tensor:
-    """The geometric energy of backbones ``[B, L, 4, 3]`` (Å) per design ``[B]`` (see the module doc)."""
+def junction_energy(atoms: Tensor, settings: PolishSettings | None = None, limits: Tensor | None = None) -> Tensor:
+    """The geometric energy of backbones ``[B, L, 4, 3]`` (Å) per design ``[B]`` (see the module doc). ``limits``:
+    the settings' :func:`clash_limits` when the caller already has them (the polish builds them once)."""
     p = settings or PolishSettings()
     n, ca, c = atoms[..., 0, :], atoms[..., 1, :], atoms[..., 2, :]
     bond = ((c[:, :-1] - n[:, 1:]).norm(dim=-1) - ideal.C_N).pow(2)
@@ -111,7 +112,8 @@ def junction_energy(atoms: Tensor, settings: PolishSettings | None = None) -> Te
     ang1 = (_cos_angle(ca[:, :-1], c[:, :-1], n[:, 1:]) - cos0[0]).pow(2)
     ang2 = (_cos_angle(c[:, :-1], n[:, 1:], ca[:, 1:]) - cos0[1]).pow(2)
     omega = 1 + torch.cos(dihedral(ca[:, :-1], c[:, :-1], n[:, 1:], ca[:, 1:]))
-    limits = clash_limits(atoms.shape[1], p.clash, atoms.dtype, p.hbond).to(atoms.device)
+    if limits is None:
+        limits = clash_limits(atoms.shape[1], p.clash, atoms.dtype, p.hbond).to(atoms.device)
     junction = p.bond_weight * bond.sum(-1) + p.angle_weight * (ang1.sum(-1) + ang2.sum(-1))
     return junction + p.omega_weight * omega.sum(-1) + p.clash_weight * clash_energy(atoms, limits)
 
@@ -162,11 +164,12 @@ def polish_frames(trans: Tensor, rots: Tensor, iters: int = 2000,
     e0, bonded = hbond_energy(atoms_from_frames(trans, rots))
     b, donor, acceptor = bonded.nonzero(as_tuple=True)  # the bonds to keep are fixed before the loop
     target = e0[b, donor, acceptor].clamp_min(p.keep_floor)
+    limits = clash_limits(trans.shape[1], p.clash, trans.dtype, p.hbond).to(trans.device)
     with torch.enable_grad():
         for step in range(iters):
             opt.param_groups[0]["lr"] = p.lr * (1 - step / iters)  # linear decay: settles instead of jittering
             atoms = atoms_from_frames(trans + shift, rots @ so3.exp(turn))
-            loss = junction_energy(atoms, p) + p.restraint * shift.pow(2).sum((1, 2))
+            loss = junction_energy(atoms, p, limits) + p.restraint * shift.pow(2).sum((1, 2))
             if p.keep_hbonds and len(b):
                 weaker = torch.relu(hbond_pair_energy(atoms, b, donor, acceptor) - target)
                 loss = loss + p.keep_hbonds * torch.zeros_like(loss).index_add(0, b, weaker.pow(2))
