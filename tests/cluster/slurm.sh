@@ -4,7 +4,7 @@
 # start: installs Debian's slurm-wlm and munge, plus slurmdbd and mariadb-server so that `sacct` works
 #        (apt-get; skipped when already installed), writes a one-node slurm.conf for this host, starts munged,
 #        a private MariaDB (its own datadir and port, on 127.0.0.1 only), slurmdbd, slurmctld and slurmd, and
-#        waits until the node is idle.
+#        waits until the node is idle. Daemons and jobs a killed earlier run left behind are cleared first.
 # stop:  stops exactly the daemons `start` launched (by the pids it recorded), nothing else.
 #
 # Must run as root (it installs packages and starts daemons). State, logs and pids live in $SLURM_STATE
@@ -165,8 +165,10 @@ start_database() {
 }
 
 start_daemons() {
-    /usr/sbin/slurmctld -f "$CONF"
-    /usr/sbin/slurmd -f "$CONF"
+    # -c: start from a clean slate. A run that was killed before `stop` leaves its jobs in the saved state;
+    # recovered, they would hold the node 'allocated' and this run would never see it idle.
+    /usr/sbin/slurmctld -c -f "$CONF"
+    /usr/sbin/slurmd -c -f "$CONF"
 }
 
 wait_idle() {
@@ -183,6 +185,14 @@ wait_idle() {
     log "node $host not idle after ${WAIT_SECONDS}s (state: '${state:-none}'); logs in $STATE"
     tail -n 20 "$STATE/slurmctld.log" "$STATE/slurmd.log" >&2 || true
     exit 1
+}
+
+stop_daemons() {
+    stop_pidfile "$STATE/slurmd.pid"
+    stop_pidfile "$STATE/slurmctld.pid"
+    stop_pidfile "$STATE/slurmdbd.pid"
+    stop_pidfile "$STATE/mysql-run/mariadbd.pid"
+    stop_pidfile "$STATE/munge/munged.pid"
 }
 
 stop_pidfile() {
@@ -202,6 +212,8 @@ start)
     need_root
     install_packages
     mkdir -p "$STATE"
+    # daemons a killed run left behind (recorded pids only): they would hold the ports and the old state
+    stop_daemons
     write_config
     start_munge
     start_database
@@ -210,11 +222,7 @@ start)
     ;;
 stop)
     need_root
-    stop_pidfile "$STATE/slurmd.pid"
-    stop_pidfile "$STATE/slurmctld.pid"
-    stop_pidfile "$STATE/slurmdbd.pid"
-    stop_pidfile "$STATE/mysql-run/mariadbd.pid"
-    stop_pidfile "$STATE/munge/munged.pid"
+    stop_daemons
     for f in "$CONF" /etc/slurm/slurmdbd.conf; do
         if [ -e "$f" ] && grep -q "Written by tests/cluster/slurm.sh" "$f"; then rm -f "$f"; fi
     done
