@@ -12,8 +12,6 @@ from superdiff.molecules.resumable_autoencoder import ResumableSettings, train_r
 from superdiff.molecules.resumable_diffusion import DiffusionRunSettings, latent_table, train_resumable_diffusion
 from superdiff.molecules.weights import default_weights_dir, read_manifest
 
-pytestmark = pytest.mark.slow
-
 AE = ResumableSettings(steps=4, batch_size=16, warmup=2, latent_dim=4, hidden_dim=16, embed_dim=8, n_moses=150,
                        activity_repeats=1, all_moleculeace=False)
 RUN = DiffusionRunSettings(steps=8, batch_size=32, warmup=2, hidden=16, blocks=1, n_moses=150, all_moleculeace=False,
@@ -42,6 +40,7 @@ def _train(folder, root, **kwargs):
                                      cache_dir=root / "cache", progress=False, **kwargs)
 
 
+@pytest.mark.slow
 def test_latent_table_is_labelled_and_cached(autoencoder_dir):
     root = autoencoder_dir
     table = latent_table(RUN, root / "ae", default_weights_dir(), root / "cache", progress=False)
@@ -55,6 +54,7 @@ def test_latent_table_is_labelled_and_cached(autoencoder_dir):
     assert len(list((root / "cache").glob("latents-*.npz"))) == 1
 
 
+@pytest.mark.slow
 def test_resumed_diffusion_equals_uninterrupted_and_loads_as_latent_model(autoencoder_dir):
     root = autoencoder_dir
     straight = _train(_copy_ae(root, "straight"), root)
@@ -78,6 +78,7 @@ def test_resumed_diffusion_equals_uninterrupted_and_loads_as_latent_model(autoen
     assert progress["natural_label_frequency"]["druglike"] > 0
 
 
+@pytest.mark.slow
 def test_resume_with_other_settings_is_refused(autoencoder_dir):
     root = autoencoder_dir
     folder = _copy_ae(root, "refuse")
