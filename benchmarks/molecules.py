@@ -32,7 +32,8 @@ from superdiff.molecules.sampling import MoleculeSampler
 #: each condition alone on DEFAULT_CALIBRATION designs), so its rate rises with --num.
 METHODS = (("single", "single", 0, {}), ("single", "single", 1, {}), ("average", "average", 0, {}),
            ("or", "or", 0, {}), ("and:density", "and", 0, {"and_target": "density"}),
-           ("and:typical", "and", 0, {"and_target": "typical"}), ("joint", "joint", 0, {}))
+           ("and:typical", "and", 0, {"and_target": "typical"}), ("joint", "joint", 0, {}),
+           ("product", "product", 0, {}))
 
 
 def moses_quality(smiles: list[str], reference: list[str]) -> dict:
@@ -111,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         name = f"single:{args.conditions[index]}" if method == "single" else name
         results[name] = {"molecules_per_second": args.num / (t_sample + t_decode),
                          "sampling_seconds": t_sample, "decoding_seconds": t_decode,
-                         "valid_fraction": sum(bool(s) for s in smiles) / len(smiles)}
+                         "valid_fraction": sum(bool(s) for s in smiles) / len(smiles),
+                         "uniqueness": len(set(filter(None, smiles))) / max(sum(bool(s) for s in smiles), 1)}
         print(name, results[name])
         results[name] |= judged(sampler, oracle, smiles, args.conditions)
         print(_judged_line(name, results[name]))

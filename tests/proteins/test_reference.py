@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import io
+import tarfile
+
 import numpy as np
 import pytest
 
 from superdiff.proteins.reference import (
     REFERENCE_FILE,
     build_reference_set,
+    fetch_sources,
     installed_tmtools_data,
     load_reference_set,
     sequence_identity,
@@ -60,6 +64,19 @@ def test_builder_on_tmtools_data(tmp_path):
         for b in loaded:
             if a.id < b.id:
                 assert sequence_identity(a.sequence, b.sequence) < 0.4
+
+
+def test_pinned_source_is_keyed_by_its_package_name(tmp_path):
+    # an sdist already in the work folder is unpacked, not downloaded again; the pin stays out of the key
+    (tmp_path / "pinder").mkdir()
+    with tarfile.open(tmp_path / "pinder" / "pinder-0.6.0.tar.gz", "w:gz") as tar:
+        data = b"ATOM      1  CA  GLY A   1       0.000   0.000   0.000  1.00  0.00           C\n"
+        info = tarfile.TarInfo("pinder-0.6.0/tests/x.pdb")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    roots = fetch_sources(tmp_path, ["pinder==0.6.0"])
+    assert (roots["pinder"] / "pinder-0.6.0" / "tests" / "x.pdb").is_file()
+    assert "pinder==0.6.0" not in roots
 
 
 def test_builder_rejects_empty_folder(tmp_path):
