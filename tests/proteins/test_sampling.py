@@ -56,9 +56,11 @@ def test_network_is_rotation_equivariant(experts):
 
     net: CADenoiser = experts[0].denoiser
     R = torch.tensor(Rotation.random(random_state=1).as_matrix(), dtype=torch.float32)
-    x = torch.randn(2, 40, 3)
+    x = torch.randn(2, 40, 3, generator=torch.Generator().manual_seed(0))  # not the suite's global stream
     t = torch.tensor([0.7, 0.05])
-    np.testing.assert_allclose(net(x @ R.T + 0.5, t).numpy(), (net(x, t) @ R.T).numpy(), atol=2e-4)
+    # float32 round-off through the layers reaches ~3e-4 on outputs of order 1; a net that is not equivariant is off
+    # by order 0.1
+    np.testing.assert_allclose(net(x @ R.T + 0.5, t).numpy(), (net(x, t) @ R.T).numpy(), atol=1e-3)
 
 
 def test_outputs_valid_pdbs_table_and_resume(experts, tmp_path):
