@@ -110,10 +110,11 @@ def main(argv: list[str] | None = None) -> int:
         smiles = sampler.decode(result.x)
         t_decode = time.perf_counter() - start - t_sample
         name = f"single:{args.conditions[index]}" if method == "single" else name
+        valid = [s for s in smiles if s]
         results[name] = {"molecules_per_second": args.num / (t_sample + t_decode),
                          "sampling_seconds": t_sample, "decoding_seconds": t_decode,
-                         "valid_fraction": sum(bool(s) for s in smiles) / len(smiles),
-                         "uniqueness": len(set(filter(None, smiles))) / max(sum(bool(s) for s in smiles), 1)}
+                         "valid_fraction": len(valid) / len(smiles),
+                         "uniqueness": len(set(valid)) / max(len(valid), 1)}
         print(name, results[name])
         results[name] |= judged(sampler, oracle, smiles, args.conditions)
         print(_judged_line(name, results[name]))

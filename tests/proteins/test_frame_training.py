@@ -63,8 +63,8 @@ def test_a_stage_on_the_extended_set_records_how_that_set_was_built(tmp_path, ca
     import argparse
     import json
 
-    from superdiff.proteins.backbone_set import EXTENDED_SET_FILE
-    from superdiff.proteins.frame_experts import EXTENDED_COMMAND, train_frames_command
+    from superdiff.proteins.backbone_set import BUILD_COMMANDS, EXTENDED_SET_FILE
+    from superdiff.proteins.frame_experts import train_frames_command
 
     out = tmp_path / "strand_frames.safetensors"
     base = dict(subset="strand", margin=0.15, batch_size=1, lr=1e-3, seed=0, max_minutes=5, min_crop=48,
@@ -72,5 +72,6 @@ def test_a_stage_on_the_extended_set_records_how_that_set_was_built(tmp_path, ca
     train_frames_command(argparse.Namespace(**base, steps=1, data=None), "stage-1")
     train_frames_command(argparse.Namespace(**base, steps=2, data=str(EXTENDED_SET_FILE)), "stage-2")
     manifest = json.loads(out.with_suffix(".json").read_text())
-    assert manifest["reproduce"] == ["superdiff build-backbone-set", "stage-1", EXTENDED_COMMAND, "stage-2"]
+    extended = BUILD_COMMANDS[EXTENDED_SET_FILE.resolve()]
+    assert manifest["reproduce"] == ["superdiff build-backbone-set", "stage-1", extended, "stage-2"]
     assert manifest["training"]["steps_done"] == 2 and manifest["data"] == str(EXTENDED_SET_FILE)
