@@ -202,6 +202,15 @@ def shared_frame_path(models: Sequence):
     return paths[0]
 
 
+def state_space(models: Sequence, length: int, schedule: engine.GaussianPath | None = None) -> tuple:
+    """``(path, space, shape)`` the models sample in at ``length`` residues: frame models their shared
+    :class:`~superdiff.engine.frames.FramePath` on :class:`~superdiff.engine.frames.Frames` (``[L, 4, 3]``; the
+    given ``schedule`` is ignored), Cα models ``schedule`` (default VP linear) on centred coordinates (``[L, 3]``)."""
+    if frame_models(models):
+        return shared_frame_path(models), Frames(), (length, 4, 3)
+    return schedule or engine.VPLinear(), engine.CentredCoordinates(), (length, 3)
+
+
 def denoise_frames(models: Sequence, weights: torch.Tensor, x: torch.Tensor, t: float, path) -> torch.Tensor:
     """One denoising step of frames ``x [B, L, 4, 3]``: Tweedie on the translations, ``x̂0 = (x + σ_t² u) / α_t``,
     and its SO(3) analogue ``R̂0 = R · Exp(σ_R(t)² u_R)`` on the rotations (exact to first order in the angle; for one
@@ -246,10 +255,7 @@ def sample_length(models: Sequence, request: SamplingRequest, length: int, indic
     (inherent to resampling; ``resample=False`` keeps designs independent).
     """
     frames = frame_models(models)
-    if frames:
-        schedule, space, shape = shared_frame_path(models), Frames(), (length, 4, 3)
-    else:
-        schedule, space, shape = schedule or engine.VPLinear(), engine.CentredCoordinates(), (length, 3)
+    schedule, space, shape = state_space(models, length, schedule)
     seeds = [design_seed(request.seed, length, i) for i in indices]
     result = engine.sample(
         list(models), schedule, make_operator(request), shape=shape, steps=request.steps, t_min=request.t_min,

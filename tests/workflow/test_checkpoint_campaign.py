@@ -21,8 +21,7 @@ def _shrink(data: dict) -> None:
     proteins["models"] = ["manifest:tiny_framediff", "manifest:tiny_proteus"]
     data["device"] = "cpu"
     data["campaign"] = "checkpoints_ci"
-    proteins.update(lengths=[16], seeds={"start": 0, "count": 2, "shard_size": 2}, steps=20,
-                    record_trajectories=False)
+    proteins.update(lengths=[16], seeds={"start": 0, "count": 2, "shard_size": 2}, steps=20)
     proteins["evaluation"]["inverse_fold"] = {"enabled": True, "sequences": 1, "temperature": 0.1}
     proteins["evaluation"]["refold"] = {"enabled": False}
     data.pop("molecules", None)
@@ -45,3 +44,6 @@ def test_the_framediff_proteus_campaign_runs_end_to_end_with_stand_in_networks(t
     sequences = pd.concat(map(pd.read_parquet, (out / "proteins" / "methods").glob("*/sequences.parquet")))
     assert (sequences["status"] == "ok").all()
     assert all(model.startswith("proteinmpnn/vanilla/") for model in sequences["mpnn_model"])
+    traces = sorted((out / "proteins" / "methods").glob("*/trajectories.parquet"))
+    assert len(traces) == 6  # record_trajectories: the frames are traced on their own path and space
+    assert all(pd.read_parquet(path)["log_q"].notna().all() for path in traces)

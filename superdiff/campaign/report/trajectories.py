@@ -27,7 +27,7 @@ def trace_backbones(models: Sequence[str], method: str, *, length: int, num: int
     """
     import superdiff.engine as engine
     from superdiff.proteins.registry import load_model
-    from superdiff.proteins.sampling import SamplingRequest, design_seed, make_operator
+    from superdiff.proteins.sampling import SamplingRequest, design_seed, make_operator, state_space
 
     request = SamplingRequest(models=tuple(models), method=method, index=index, temperature=temperature,
                               bias=tuple(bias) if bias else None, weights=tuple(weights) if weights else None,
@@ -38,9 +38,9 @@ def trace_backbones(models: Sequence[str], method: str, *, length: int, num: int
     loaded = [load_model(spec, device) for spec in models]
     indices = np.arange(first_index, first_index + num)
     seeds = [design_seed(seed, length, int(i)) for i in indices]
-    result = engine.sample(loaded, engine.VPLinear(), make_operator(request), shape=(length, 3),
-                              steps=steps, t_min=request.t_min, seeds=seeds, space=engine.CentredCoordinates(),
-                              record=True, device=device)
+    path, space, shape = state_space(loaded, length)  # frame experts: their FramePath on Frames
+    result = engine.sample(loaded, path, make_operator(request), shape=shape, steps=steps, t_min=request.t_min,
+                           seeds=seeds, space=space, record=True, device=device)
     t = result.t.cpu().numpy()                       # [S+1]
     log_q = result.log_q_path.cpu().numpy()          # [S+1, B, M]
     kappa = result.kappa.cpu().numpy()               # [S, B, M]
