@@ -134,3 +134,20 @@ def test_clash_loss_is_zero_on_ideal_chains_and_positive_on_overlaps():
     folded = helix.clone()
     folded[0, 10:] -= folded[0, 10, 1] - folded[0, 0, 1] + torch.tensor([0.5, 0.0, 0.0])  # residue 10 onto 0
     assert float(clash_loss(model_atoms(*clean_frames(folded)))) > 0.01
+
+
+def test_radial_basis_is_the_gaussian_without_subnormal_floats():
+    """Far pairs must not produce subnormal floats (slow on CPUs; they were most of the pair features' time): the
+    basis is exp(−((d − c)/w)²) (relative error 1e−4 down to exp(−80), absolute 2e−35 below), and every value is a
+    normal float32."""
+    from superdiff.proteins.ca_model import rbf
+
+    d = torch.linspace(0.0, 12.0, 5000)
+    out = rbf(d, 16, 2.0)
+    centres, width = torch.linspace(0.0, 2.0, 16), 2.0 / 15
+    exact = torch.exp(-(((d.double()[:, None] - centres.double()) / width) ** 2))
+    assert float((out.double() - exact).abs().max()) < 1e-6
+    normal = exact > np.exp(-80.0)
+    assert float(((out.double() - exact).abs() / exact)[normal].max()) < 1e-4
+    assert float((out.double() - exact).abs()[~normal].max()) < 2e-35
+    assert float(out.min()) >= torch.finfo(torch.float32).tiny  # no subnormals (nor zeros) anywhere
