@@ -10,7 +10,9 @@ SNN, Frag, Scaf, validity; exact match to the source molecule where there is one
 * ``means``: posterior means (reconstruction); ``draws``: one posterior sample each;
 * ``noise_<s>``: means plus isotropic Gaussian noise of ``s`` × the per-dimension spread of the means;
 * ``midpoints``: halfway between two encoded molecules (random pairs);
-* ``gaussian``: a Gaussian with the means' mean and covariance (a density model that knows only second moments).
+* ``gaussian``: a Gaussian with the means' mean and covariance (a density model that knows only second moments);
+* ``diffusion`` (when the folder also holds a latent diffusion and its files verify): ``--num`` unconditional
+  samples of it (EMA weights, ``--steps`` reverse steps, per-design seeds), i.e. what the density model reaches.
 
 Usage: ``python benchmarks/latent_smoothness.py [--weights DIR ...] [--num 1000]
 [--out benchmarks/out/latent_smoothness.json]``; one thread, about 2 min per autoencoder for ``--num 1000``.
@@ -25,10 +27,13 @@ import numpy as np
 import torch
 from rdkit import Chem
 
+import superdiff
 from superdiff.files.atomic import write_json_atomic
 from superdiff.files.provenance import provenance
 from superdiff.molecules import data, metrics, properties, similarity
-from superdiff.molecules.loading import load_autoencoder
+from superdiff.molecules.latent_model import branch_score, sampling_path
+from superdiff.molecules.loading import BuiltinLatentModel, load_autoencoder
+from superdiff.molecules.sampling import DEFAULT_STEPS, design_seeds
 
 NOISE_SCALES = (0.1, 0.2, 0.4)
 
@@ -60,7 +65,17 @@ def latent_sets(mu: torch.Tensor, log_std: torch.Tensor, seed: int) -> dict[str,
     return sets
 
 
-def smoothness(weights: Path, num: int, seed: int) -> dict:
+def diffusion_samples(weights: Path, num: int, seed: int, steps: int) -> list[str] | None:
+    """``num`` unconditional samples of the folder's latent diffusion, decoded; None without one."""
+    if not (weights / "latent_diffusion.safetensors").exists():
+        return None
+    model = BuiltinLatentModel.load(weights)
+    result = superdiff.sample([branch_score(model, ())], sampling_path(model), superdiff.Single(0),
+                              shape=model.latent_shape, steps=steps, seeds=design_seeds(seed, num), progress=True)
+    return model.decode(result.x)
+
+
+def smoothness(weights: Path, num: int, seed: int, steps: int = DEFAULT_STEPS) -> dict:
     """Every probe set of one autoencoder, scored; the first ``num`` test molecules are the sources."""
     test = data.canonicalize(data.load_moses("test", n=2 * num, seed=seed)).canonical
     sources, reference = test[:num], test[num : 2 * num]
@@ -74,6 +89,10 @@ def smoothness(weights: Path, num: int, seed: int) -> dict:
         out[name] = score(decoded, reference, sources if name in ("means", "draws") or name.startswith("noise")
                           else None)
         _show(weights, name, out[name])
+    sampled = diffusion_samples(weights, num, seed, steps)
+    if sampled is not None:
+        out["diffusion"] = score(sampled, reference)
+        _show(weights, "diffusion", out["diffusion"])
     return out
 
 
@@ -87,10 +106,11 @@ def main(argv: list[str] | None = None) -> int:
                         default=[Path("resources/weights/molecules"), Path("resources/weights/molecules_faithful")])
     parser.add_argument("--num", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="reverse steps of the diffusion row")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/latent_smoothness.json"))
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    results = {str(w): smoothness(w, args.num, args.seed) for w in args.weights}
+    results = {str(w): smoothness(w, args.num, args.seed, args.steps) for w in args.weights}
     write_json_atomic(args.out, {"autoencoders": results, "provenance": provenance(vars(args) | {
         "out": str(args.out), "weights": [str(w) for w in args.weights]})})
     return 0

@@ -11,6 +11,9 @@ from superdiff.campaign.config import CampaignError, read_campaign
 DEFAULT = Path(__file__).resolve().parents[2] / "config" / "config.yaml"
 
 #: (probe, edit of the default campaign, what the one-line message must say)
+#: the default campaign's models line, which the model-spec probes replace
+MODELS = "models: [builtin:helix_frames, builtin:strand_frames]"
+
 BAD = [
     ("duplicate key", ("device: cpu", "device: cpu\ndevice: cuda"),
      ["duplicate key 'device'", "expected each key once"]),
@@ -24,15 +27,15 @@ BAD = [
     ("NaN product exponent", ("weights: [1.0, 1.0]", "weights: [.nan, 1]"),
      ["proteins.methods.product.weights.0", "finite number"]),
     ("guidance 0", ("guidance: 2.0", "guidance: 0"), ["molecules.guidance", "got 0", "greater than 0"]),
-    ("unknown built-in", ("models: [builtin:helix, builtin:strand]", "models: [builtin:sheet, builtin:strand]"),
+    ("unknown built-in", (MODELS, "models: [builtin:sheet, builtin:strand_frames]"),
      ["proteins.models", "unknown built-in model 'sheet'", "builtin:helix, builtin:strand"]),
-    ("unimportable factory", ("models: [builtin:helix, builtin:strand]", "models: [nosuchmod:factory, builtin:strand]"),
+    ("unimportable factory", (MODELS, "models: [nosuchmod:factory, builtin:strand_frames]"),
      ["cannot import module 'nosuchmod'", "importable module"]),
-    ("factory not in its module", ("models: [builtin:helix, builtin:strand]", "models: [json:no_such, builtin:strand]"),
+    ("factory not in its module", (MODELS, "models: [json:no_such, builtin:strand_frames]"),
      ["module 'json' has no callable 'no_such'"]),
-    ("unparsable spec", ("models: [builtin:helix, builtin:strand]", 'models: ["???", builtin:strand]'),
+    ("unparsable spec", (MODELS, 'models: ["???", builtin:strand_frames]'),
      ["unrecognised model spec '???'", "expected 'builtin:NAME'"]),
-    ("path as manifest name", ("models: [builtin:helix, builtin:strand]", "models: [manifest:../../x, builtin:strand]"),
+    ("path as manifest name", (MODELS, "models: [manifest:../../x, builtin:strand_frames]"),
      ["manifest"]),
 ]
 
