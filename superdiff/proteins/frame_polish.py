@@ -77,34 +77,47 @@ def clash_limits(length: int, clash: float = 3.0, dtype=torch.float64, hbond: fl
     return limits * ((residue[:, None] - residue[None]).abs() > 3).to(dtype)
 
 
-def clash_energy(atoms: Tensor, limits: Tensor) -> Tensor:
-    """``Σ relu(limit − d)²`` over atom pairs closer than their limit, per design ``[B]``, for backbones
-    ``[B, L, 4, 3]`` (Å) and limits ``[4L, 4L]`` (:func:`clash_limits`; each unordered pair counted once).
+def close_pairs(atoms: Tensor, limits: Tensor, margin: float = 0.0) -> tuple[Tensor, Tensor, Tensor]:
+    """Atom pairs closer than their limit plus ``margin`` (Å), as ``(design, i, j)`` index tensors into the flat
+    ``[B, 4L]`` atoms of backbones ``[B, L, 4, 3]`` (each unordered pair once, ``i < j``); no gradient.
 
-    Only the few pairs inside their limit contribute to the value or the gradient, so they are found without a
-    graph and only their distances are differentiated (the dense ``[B, 4L, 4L]`` version spent most of the
-    polish's time in its backward pass over pairs whose penalty is exactly zero). The search starts from residue
-    pairs: two atoms closer than the largest limit belong to residues whose Cα are closer than that limit plus
-    twice the farthest any atom sits from its own Cα."""
-    flat = atoms.flatten(1, 2)
+    The search starts from residue pairs: two atoms closer than the largest limit (plus margin) belong to residues
+    whose Cα are closer than that plus twice the farthest any atom sits from its own Cα."""
     with torch.no_grad():
+        flat = atoms.flatten(1, 2)
         ca = atoms[:, :, 1]
         reach = float((atoms - ca[:, :, None]).norm(dim=-1).max()) if atoms.numel() else 0.0
-        near = torch.triu(torch.cdist(ca, ca) < float(limits.max()) + 2 * reach + 1e-6, diagonal=1)
+        near = torch.triu(torch.cdist(ca, ca) < float(limits.max()) + margin + 2 * reach + 1e-6, diagonal=1)
         b, ri, rj = near.nonzero(as_tuple=True)
         slot = torch.arange(4, device=atoms.device)
         i = (4 * ri[:, None, None] + slot[None, :, None]).expand(-1, 4, 4).flatten()
         j = (4 * rj[:, None, None] + slot[None, None, :]).expand(-1, 4, 4).flatten()
         b = b.repeat_interleave(16)
-        keep = (flat[b, i] - flat[b, j]).norm(dim=-1) < limits[i, j]  # limit 0 for residues ≤ 3 apart
-        b, i, j = b[keep], i[keep], j[keep]
+        limit = limits[i, j]
+        keep = ((flat[b, i] - flat[b, j]).norm(dim=-1) < limit + margin) & (limit > 0)  # 0: residues ≤ 3 apart
+        return b[keep], i[keep], j[keep]
+
+
+def clash_energy(atoms: Tensor, limits: Tensor, pairs: tuple[Tensor, Tensor, Tensor] | None = None) -> Tensor:
+    """``Σ relu(limit − d)²`` over atom pairs closer than their limit, per design ``[B]``, for backbones
+    ``[B, L, 4, 3]`` (Å) and limits ``[4L, 4L]`` (:func:`clash_limits`; each unordered pair counted once).
+
+    Only the few pairs inside their limit contribute to the value or the gradient, so only their distances are
+    differentiated (the dense ``[B, 4L, 4L]`` version spent most of the polish's time in its backward pass over
+    pairs whose penalty is exactly zero). ``pairs``: a superset of those pairs from :func:`close_pairs` with a
+    margin (a neighbour list kept while no atom has moved more than half the margin); the others add exactly 0, so
+    the value and gradient are the same as with the exact search (``None``)."""
+    b, i, j = close_pairs(atoms, limits) if pairs is None else pairs
+    flat = atoms.flatten(1, 2)
     overlap = torch.relu(limits[i, j] - (flat[b, i] - flat[b, j]).norm(dim=-1))
     return torch.zeros(atoms.shape[0], dtype=atoms.dtype, device=atoms.device).index_add(0, b, overlap.pow(2))
 
 
-def junction_energy(atoms: Tensor, settings: PolishSettings | None = None, limits: Tensor | None = None) -> Tensor:
+def junction_energy(atoms: Tensor, settings: PolishSettings | None = None, limits: Tensor | None = None,
+                    pairs: tuple[Tensor, Tensor, Tensor] | None = None) -> Tensor:
     """The geometric energy of backbones ``[B, L, 4, 3]`` (Å) per design ``[B]`` (see the module doc). ``limits``:
-    the settings' :func:`clash_limits` when the caller already has them (the polish builds them once)."""
+    the settings' :func:`clash_limits` when the caller already has them (the polish builds them once); ``pairs``:
+    a neighbour list for :func:`clash_energy`."""
     p = settings or PolishSettings()
     n, ca, c = atoms[..., 0, :], atoms[..., 1, :], atoms[..., 2, :]
     bond = ((c[:, :-1] - n[:, 1:]).norm(dim=-1) - ideal.C_N).pow(2)
@@ -115,7 +128,7 @@ def junction_energy(atoms: Tensor, settings: PolishSettings | None = None, limit
     if limits is None:
         limits = clash_limits(atoms.shape[1], p.clash, atoms.dtype, p.hbond).to(atoms.device)
     junction = p.bond_weight * bond.sum(-1) + p.angle_weight * (ang1.sum(-1) + ang2.sum(-1))
-    return junction + p.omega_weight * omega.sum(-1) + p.clash_weight * clash_energy(atoms, limits)
+    return junction + p.omega_weight * omega.sum(-1) + p.clash_weight * clash_energy(atoms, limits, pairs)
 
 
 #: DSSP's electrostatic constant: partial charges q1 q2 = 0.42 e × 0.20 e times f = 332 (kcal/mol · Å / e²)
@@ -149,6 +162,11 @@ def hbond_energy(atoms: Tensor) -> tuple[Tensor, Tensor]:
     return get_hbond_map(atoms, return_e=True), get_hbond_map(atoms.detach()) > 0
 
 
+#: Å: the polish's clash neighbour list holds the pairs within their limit plus this, and is rebuilt once an atom
+#: has moved half of it (so no pair outside the list can have come inside its limit: the energy is exact)
+NEIGHBOUR_SKIN = 0.5
+
+
 def polish_frames(trans: Tensor, rots: Tensor, iters: int = 2000,
                   settings: PolishSettings | None = None) -> tuple[Tensor, Tensor]:
     """Frames ``(trans [B, L, 3] in Å, rots [B, L, 3, 3])`` moved to a minimum of :func:`junction_energy`, the
@@ -165,11 +183,14 @@ def polish_frames(trans: Tensor, rots: Tensor, iters: int = 2000,
     b, donor, acceptor = bonded.nonzero(as_tuple=True)  # the bonds to keep are fixed before the loop
     target = e0[b, donor, acceptor].clamp_min(p.keep_floor)
     limits = clash_limits(trans.shape[1], p.clash, trans.dtype, p.hbond).to(trans.device)
+    listed_at, pairs = None, None
     with torch.enable_grad():
         for step in range(iters):
             opt.param_groups[0]["lr"] = p.lr * (1 - step / iters)  # linear decay: settles instead of jittering
             atoms = atoms_from_frames(trans + shift, rots @ so3.exp(turn))
-            loss = junction_energy(atoms, p, limits) + p.restraint * shift.pow(2).sum((1, 2))
+            if listed_at is None or float((atoms.detach() - listed_at).norm(dim=-1).max()) > NEIGHBOUR_SKIN / 2:
+                listed_at, pairs = atoms.detach(), close_pairs(atoms, limits, NEIGHBOUR_SKIN)
+            loss = junction_energy(atoms, p, limits, pairs) + p.restraint * shift.pow(2).sum((1, 2))
             if p.keep_hbonds and len(b):
                 weaker = torch.relu(hbond_pair_energy(atoms, b, donor, acceptor) - target)
                 loss = loss + p.keep_hbonds * torch.zeros_like(loss).index_add(0, b, weaker.pow(2))
