@@ -94,12 +94,17 @@ def cmd_verify_models(args) -> int:
 
 
 def cmd_gather_designs(args) -> int:
-    from superdiff.campaign.report.aggregate import gather_designs
+    from superdiff.campaign.report.aggregate import gather_designs, gather_traces
     from superdiff.files.atomic import write_parquet_atomic
 
-    frame = gather_designs([Path(p).parent for p in args.inputs], args.pdb_dir)
+    shards = [Path(p).parent for p in args.inputs]
+    frame = gather_designs(shards, args.pdb_dir)
     write_parquet_atomic(args.out, frame)
     print(f"{len(frame)} designs from {len(args.inputs)} shards -> {args.pdb_dir}")
+    if args.trajectories_out:
+        traces = gather_traces(shards, args.method_name or Path(args.out).parent.name)
+        write_parquet_atomic(args.trajectories_out, traces)
+        print(f"κ and log-density paths of {traces['design'].nunique()} designs -> {args.trajectories_out}")
     return 0
 
 
@@ -126,26 +131,6 @@ def cmd_aggregate_proteins(args) -> int:
     return 0
 
 
-def cmd_trace_backbones(args) -> int:
-    import torch
-
-    from superdiff.campaign.report.trajectories import trace_backbones
-    from superdiff.files.atomic import write_parquet_atomic
-    from superdiff.proteins.cli import method_settings
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    s = method_settings(args)
-    frame = trace_backbones(s["model"], s["method"], length=args.length, num=args.num, seed=s["seed"],
-                            first_index=args.first_index, steps=s["steps"], index=s["index"],
-                            temperature=s["temperature"], bias=s["bias"], weights=s["weights"],
-                            resample=s["resample"], curvature_every=s["curvature_every"], device=s["device"])
-    frame.insert(0, "method", args.name or args.method_name or s["method"])
-    write_parquet_atomic(args.out, frame)
-    print(f"traced {args.num} designs x {s['steps']} steps -> {args.out}")
-    return 0
-
-
 def cmd_campaign_report(args) -> int:
     from superdiff.campaign.report.html import load_outputs, render
     from superdiff.files.atomic import write_text_atomic
@@ -162,7 +147,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the workflow subcommands."""
     for add in (_register_validate_config, _register_export_schema, _register_write_campaign_config,
                 _register_concat_tables, _register_verify_models, _register_gather_designs,
-                _register_gather_molecules, _register_aggregate_proteins, _register_trace_backbones,
+                _register_gather_molecules, _register_aggregate_proteins,
                 _register_campaign_report):
         add(sub)
 
@@ -216,6 +201,9 @@ def _register_gather_designs(sub: argparse._SubParsersAction) -> None:
     p.add_argument("inputs", nargs="+", type=Path, help="designs.parquet of each shard folder")
     p.add_argument("--pdb-dir", type=Path, required=True, help="folder for the gathered PDB files")
     p.add_argument("--out", type=Path, required=True, help="gathered designs table (parquet)")
+    p.add_argument("--trajectories-out", type=Path, default=None,
+                   help="also write the κ and log-density paths the shards kept (shortest length, first designs)")
+    p.add_argument("--method-name", default=None, help="the method column of the paths (default: --out's folder)")
     p.set_defaults(func=cmd_gather_designs)
 
 
@@ -235,20 +223,6 @@ def _register_aggregate_proteins(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out-designs", type=Path, required=True, help="per-design table (parquet)")
     p.add_argument("--out-summary", type=Path, required=True, help="per-method table (CSV)")
     p.set_defaults(func=cmd_aggregate_proteins)
-
-
-def _register_trace_backbones(sub: argparse._SubParsersAction) -> None:
-    from superdiff.proteins.cli import add_method_arguments
-
-    p = sub.add_parser("trace-backbones", help="record kappa and log-density paths of a few designs (report)")
-    add_method_arguments(p)
-    p.add_argument("--name", default=None, help="method name to record (default: --method-name, else the operator)")
-    p.add_argument("--length", type=int, required=True)
-    p.add_argument("--num", type=int, default=2)
-    p.add_argument("--first-index", type=int, default=0, help="trace designs first-index .. first-index + num - 1")
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--out", type=Path, required=True, help="long table (parquet)")
-    p.set_defaults(func=cmd_trace_backbones)
 
 
 def _register_campaign_report(sub: argparse._SubParsersAction) -> None:

@@ -151,7 +151,9 @@ class Proteins(_Strict):
     lengths: list[Annotated[int, Field(ge=8, le=1000)]] = Field(..., min_length=1, description="Residues.")
     seeds: SeedRange
     steps: int = Field(PROTEIN_STEPS, ge=2, description="Reverse-SDE steps.")
-    record_trajectories: bool = Field(True, description="Record kappa and log-density paths for the report.")
+    record_trajectories: bool = Field(
+        True, description="Show the kappa and log-density paths (each method's first two designs at the shortest "
+                          "length, kept by the sampling shards) in the report.")
     evaluation: ProteinEvaluation = ProteinEvaluation()
 
     @field_validator("lengths")

@@ -46,6 +46,9 @@ DEFAULT_STEPS = 200
 PRODUCT_RESAMPLE_UNTIL = 0.1
 #: networks see fixed micro-batches of this many designs, so a design is bit-identical in any batch or shard
 MODEL_BATCH = 8
+#: the first designs of every run (shard) whose κ and log-density paths are kept, in :data:`TRACES`
+TRACED_DESIGNS = 2
+TRACES = "trajectories.parquet"
 
 
 def design_seed(seed: int, length: int, index: int) -> int:
@@ -276,7 +279,8 @@ def sample_length(models: Sequence, request: SamplingRequest, length: int, indic
     log_w = None if result.log_w is None else result.log_w.cpu().numpy()
     return {**out, "log_q": result.log_q.cpu().numpy(), "kappa_mean": kappa.mean(0).numpy(),
             "kappa_final": kappa[-1].numpy(), "seeds": seeds, "log_w": log_w,
-            "ess": None if result.ess is None else result.ess.cpu().numpy(), "t": result.t.numpy()}
+            "ess": None if result.ess is None else result.ess.cpu().numpy(), "t": result.t.numpy(),
+            "kappa_path": kappa.numpy(), "log_q_path": result.log_q_path.cpu().numpy()}
 
 
 def _design_rows(request: SamplingRequest, length: int, chunk: Sequence[int], res: dict, m: int) -> list[dict]:
@@ -297,6 +301,41 @@ def _design_rows(request: SamplingRequest, length: int, chunk: Sequence[int], re
     return rows
 
 
+def trace_rows(length: int, chunk: Sequence[int], res: dict, first_index: int) -> pd.DataFrame:
+    """The κ and log-density paths of the batch's designs among the first :data:`TRACED_DESIGNS` of the run, one
+    row per (design, step, model): ``length``, ``design`` (index), ``seed``, ``step`` (0 = t = 1), ``t`` (forward
+    time), ``model``, ``kappa`` (the model's weight in the step leaving ``t``; NaN at the last time) and ``log_q``
+    (nats, the model's estimated log density of the state)."""
+    traced = [k for k, i in enumerate(chunk) if i < first_index + TRACED_DESIGNS]
+    log_q = res["log_q_path"][:, traced]  # [S+1, b, M]
+    kappa = np.concatenate([res["kappa_path"][:, traced], np.full((1, *log_q.shape[1:]), np.nan)])
+    step, design, model = np.meshgrid(np.arange(log_q.shape[0]), np.arange(len(traced)), np.arange(log_q.shape[2]),
+                                      indexing="ij")
+    design = design.ravel()
+    return pd.DataFrame({
+        "length": length, "design": np.asarray(chunk)[traced][design], "seed": np.asarray(res["seeds"])[traced][design],
+        "step": step.ravel(), "t": res["t"][step.ravel()], "model": model.ravel(), "kappa": kappa.ravel(),
+        "log_q": log_q.ravel()})
+
+
+def _record_traces(path: Path, new: pd.DataFrame) -> None:
+    """Merge a batch's traces into ``trajectories.parquet`` (atomic; a design traced again replaces its rows)."""
+    if path.exists():
+        old = pd.read_parquet(path)
+        keep = ~old.set_index(["length", "design"]).index.isin(new.set_index(["length", "design"]).index)
+        new = pd.concat([old[keep], new])
+    write_parquet_atomic(path, new.sort_values(["length", "design", "step", "model"]).reset_index(drop=True))
+
+
+def _traced(out: Path) -> set[tuple[int, int]]:
+    """``(length, index)`` of the designs whose paths ``out/trajectories.parquet`` holds."""
+    path = out / TRACES
+    if not path.exists():
+        return set()
+    frame = pd.read_parquet(path, columns=["length", "design"]).drop_duplicates()
+    return set(zip(frame["length"].astype(int), frame["design"].astype(int), strict=True))
+
+
 def _record_ess(path: Path, length: int, population: int, res: dict) -> None:
     """Append one population's effective sample size per step to ``ess.parquet`` (atomic; a rerun replaces it)."""
     steps = len(res["ess"])
@@ -311,7 +350,8 @@ def _record_ess(path: Path, length: int, population: int, res: dict) -> None:
 def sample_backbones(request: SamplingRequest, out: str | os.PathLike, device: str | torch.device = "cpu",
                      models: Sequence | None = None, progress: bool = True) -> pd.DataFrame:
     """Sample designs ``first_index .. first_index + num - 1`` of each length into ``out`` (PDBs,
-    ``designs.parquet``, ``provenance.json``). A design's id and seed depend only on (seed, length, index), so
+    ``designs.parquet``, ``provenance.json``, and :data:`TRACES`: the κ and log-density paths of the first
+    :data:`TRACED_DESIGNS` designs of each length, :func:`trace_rows`). A design's id and seed depend only on (seed, length, index), so
     splitting a range into shards of any size gives the same designs.
 
     Everything that can be refused (settings, device, models, lengths, the operator for these models) is checked
@@ -378,8 +418,10 @@ def _sample_missing(models: Sequence, request: SamplingRequest, out: Path, devic
     """Sample every design of ``request`` not yet in ``out``, batch by batch, each batch written atomically."""
     done = set(frame["design_id"]) if len(frame) else set()
     indices = range(request.first_index, request.first_index + request.num)
+    traced = _traced(out)  # a traced design whose paths were lost is sampled again (same seed, same design)
     todo = [(length, i) for length in request.lengths for i in indices
-            if not (design_id(length, i) in done and (out / f"{design_id(length, i)}.pdb").exists())]
+            if not (design_id(length, i) in done and (out / f"{design_id(length, i)}.pdb").exists()
+                    and (i >= request.first_index + TRACED_DESIGNS or (length, i) in traced))]
     # a context manager: the bar ends its line before an error propagates, so the error is a line of its own
     with tqdm(total=len(todo), desc=f"sample-backbones ({request.method})", disable=not progress) as bar:
         for length in request.lengths:
@@ -407,6 +449,9 @@ def _sample_batch(models: Sequence, request: SamplingRequest, out: Path, device:
             write_ca_pdb(out / f"{design_id(length, i)}.pdb", res["ca"][k])
     if res["ess"] is not None:
         _record_ess(out / "ess.parquet", length, chunk[0], res)
+    traces = trace_rows(length, chunk, res, request.first_index)
+    if len(traces):
+        _record_traces(out / TRACES, traces)
     new = pd.DataFrame(_design_rows(request, length, chunk, res, len(models)))
     if len(frame):
         frame = frame[~frame["design_id"].isin(new["design_id"])]

@@ -15,7 +15,7 @@ from superdiff.campaign.config import load_campaign, read_campaign
 from superdiff.campaign.methods import method_json, resolve_methods, single_method
 from superdiff.cli import build_parser, main
 from superdiff.molecules.cli import sample_settings
-from superdiff.proteins.cli import method_settings, sampling_request
+from superdiff.proteins.cli import sampling_request
 from superdiff.proteins.registry import weights_fingerprint
 from superdiff.proteins.sampling import make_operator
 
@@ -230,7 +230,7 @@ def test_a_method_file_of_the_wrong_shape_is_refused():
 
 
 def test_one_default_number_of_steps_per_domain(tmp_path):
-    """The config, the sampling commands and the trace read the domain's DEFAULT_STEPS (none writes its own)."""
+    """The config and the sampling commands read the domain's DEFAULT_STEPS (none writes its own)."""
     from superdiff.campaign.config import Molecules, Proteins
     from superdiff.molecules.sampling import DEFAULT_STEPS as MOLECULE_STEPS
     from superdiff.proteins.sampling import DEFAULT_STEPS as PROTEIN_STEPS
@@ -240,8 +240,6 @@ def test_one_default_number_of_steps_per_domain(tmp_path):
     out = ["--out", str(tmp_path / "x")]
     assert sampling_request(_parse(["sample-backbones", "--model", "builtin:helix", "--length", "20", "--num", "1",
                                     *out]))[0].steps == PROTEIN_STEPS
-    trace = _parse(["trace-backbones", "--model", "builtin:helix", "--length", "20", *out])
-    assert method_settings(trace)["steps"] == PROTEIN_STEPS
     molecules = sample_settings(_parse(["sample-molecules", "--condition", "gsk3b", "--method", "single", "--seed", "0",
                                         "--num", "1", *out]))
     assert molecules["steps"] == MOLECULE_STEPS

@@ -228,7 +228,7 @@ def test_changing_one_parameter_reruns_only_the_jobs_it_affects(finished_run, tm
     jobs = planned_jobs(res.stdout)
     rules = {r for r, _ in jobs}
     assert {"sample_backbones", "gather_designs", "inverse_fold", "novelty", "secondary_structure", "diversity",
-            "trace_backbones", "aggregate_proteins"} <= rules
+            "aggregate_proteins"} <= rules
     assert all(w.get("method", "and") == "and" for _, w in jobs), jobs
     assert not rules & {"sample_molecules", "molecules_table", "molecule_metrics", "verify_models"}
     campaign = read_campaign(edited)

@@ -1,6 +1,7 @@
 # Proteins: verify the experts, sample backbones sharded by method x length x seed range, gather each method's
 # shards into one folder, evaluate each method there (inverse folding or full self-consistency, novelty,
-# secondary structure, diversity; one model load per method, not per shard), trace a few designs, aggregate.
+# secondary structure, diversity; one model load per method, not per shard), aggregate. Each shard keeps the kappa and
+# log-density paths of its first two designs (sampled with them); gather_designs collects the report's.
 #   results/<campaign>/proteins/shards/<method>/L<length>/seeds<first>-<stop>/   sampled designs
 #   results/<campaign>/proteins/methods/<method>/                                gathered designs, evaluations
 
@@ -55,6 +56,8 @@ rule sample_backbones:
     output:
         designs=f"{SHARD}/designs.parquet",
         provenance=f"{SHARD}/provenance.json",
+        # kappa and log-density paths of the shard's first two designs (sampled with them, for the report)
+        traces=f"{SHARD}/trajectories.parquet",
     log:
         f"{LOGS}/sample_backbones/{SHARD_NAME}.log",
     benchmark:
@@ -78,7 +81,8 @@ rule gather_designs:
     input:
         protein_shard_tables,
     output:
-        f"{METHOD}/designs.parquet",
+        designs=f"{METHOD}/designs.parquet",
+        traces=f"{METHOD}/trajectories.parquet",
     log:
         f"{LOGS}/gather_designs/{{method}}.log",
     benchmark:
@@ -88,7 +92,8 @@ rule gather_designs:
     params:
         pdbs=f"{METHOD}/pdbs",
     shell:
-        "superdiff gather-designs --pdb-dir {params.pdbs} --out {output} {input} > {log} 2>&1"
+        "superdiff gather-designs --pdb-dir {params.pdbs} --out {output.designs} "
+        "--trajectories-out {output.traces} --method-name {wildcards.method} {input} > {log} 2>&1"
 
 
 rule inverse_fold:
@@ -203,30 +208,6 @@ rule diversity:
     shell:
         "superdiff diversity --designs-dir {params.pdbs} --designs {input} --workers {threads} "
         "--no-progress --out {output.table} > {log} 2>&1"
-
-
-# kappa and log densities along the reverse path of the first two designs at the shortest length (report).
-rule trace_backbones:
-    input:
-        models=f"{OUT}/proteins/models/L{min(PROTEINS.lengths)}.json",
-        methods=PROTEIN_METHOD,
-    output:
-        f"{METHOD}/trajectories.parquet",
-    log:
-        f"{LOGS}/trace_backbones/{{method}}.log",
-    benchmark:
-        f"{BENCH}/trace_backbones/{{method}}.tsv"
-    conda:
-        "../../envs/proteins.yaml"
-    resources:
-        gpu=gpus,
-    params:
-        length=min(PROTEINS.lengths),
-        first=PROTEINS.seeds.start,
-    shell:
-        "superdiff trace-backbones --methods {input.methods} --method-name {wildcards.method} "
-        "--length {params.length} --num 2 --first-index {params.first} --threads {threads} "
-        "--out {output} > {log} 2>&1"
 
 
 rule aggregate_proteins:

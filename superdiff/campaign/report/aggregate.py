@@ -112,6 +112,23 @@ def gather_designs(shard_dirs: Sequence[str | os.PathLike], out_dir: str | os.Pa
     return frame
 
 
+def gather_traces(shard_dirs: Sequence[str | os.PathLike], method: str) -> pd.DataFrame:
+    """The report's κ and log-density paths of one method: the traces the sampling shards kept (each shard's first
+    designs, :data:`~superdiff.proteins.sampling.TRACED_DESIGNS`), of the shortest length's first designs, with a
+    ``method`` column. Empty when no shard kept any (e.g. shards sampled before they kept traces)."""
+    from superdiff.proteins.sampling import TRACED_DESIGNS, TRACES
+
+    parts = [pd.read_parquet(Path(s) / TRACES) for s in shard_dirs if (Path(s) / TRACES).exists()]
+    if not parts:
+        return pd.DataFrame(columns=["method", "length", "design", "seed", "step", "t", "model", "kappa", "log_q"])
+    traces = pd.concat(parts, ignore_index=True)
+    traces = traces[traces["length"] == traces["length"].min()]
+    first = sorted(traces["design"].unique())[:TRACED_DESIGNS]
+    traces = traces[traces["design"].isin(first)].reset_index(drop=True)
+    traces.insert(0, "method", method)
+    return traces
+
+
 #: evaluation tables of a method folder, and the columns each contributes (those present are kept)
 EVALUATIONS = (("self_consistency", SC_COLUMNS), ("novelty", NOVELTY_COLUMNS),
                ("secondary_structure", SSE_COLUMNS + GEOMETRY_COLUMNS))
