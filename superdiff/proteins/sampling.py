@@ -351,8 +351,8 @@ def sample_backbones(request: SamplingRequest, out: str | os.PathLike, device: s
                      models: Sequence | None = None, progress: bool = True) -> pd.DataFrame:
     """Sample designs ``first_index .. first_index + num - 1`` of each length into ``out`` (PDBs,
     ``designs.parquet``, ``provenance.json``, and :data:`TRACES`: the κ and log-density paths of the first
-    :data:`TRACED_DESIGNS` designs of each length, :func:`trace_rows`). A design's id and seed depend only on (seed, length, index), so
-    splitting a range into shards of any size gives the same designs.
+    :data:`TRACED_DESIGNS` designs of each length, :func:`trace_rows`). A design's id and seed depend only on
+    (seed, length, index), so splitting a range into shards of any size gives the same designs.
 
     Everything that can be refused (settings, device, models, lengths, the operator for these models) is checked
     before anything is written, so a rejected run leaves nothing that would refuse its corrected rerun. Resumable:
