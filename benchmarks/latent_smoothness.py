@@ -32,7 +32,7 @@ from superdiff.files.atomic import write_json_atomic
 from superdiff.files.provenance import provenance
 from superdiff.molecules import data, metrics, properties, similarity
 from superdiff.molecules.latent_model import branch_score, sampling_path
-from superdiff.molecules.loading import BuiltinLatentModel, load_autoencoder
+from superdiff.molecules.loading import BuiltinLatentModel, load_autoencoder, load_diffusion
 from superdiff.molecules.sampling import DEFAULT_STEPS, design_seeds
 
 NOISE_SCALES = (0.1, 0.2, 0.4)
@@ -65,11 +65,12 @@ def latent_sets(mu: torch.Tensor, log_std: torch.Tensor, seed: int) -> dict[str,
     return sets
 
 
-def diffusion_samples(weights: Path, num: int, seed: int, steps: int) -> list[str] | None:
-    """``num`` unconditional samples of the folder's latent diffusion, decoded; None without one."""
+def diffusion_samples(weights: Path, autoencoder, num: int, seed: int, steps: int) -> list[str] | None:
+    """``num`` unconditional samples of the folder's latent diffusion, decoded by its (loaded) ``autoencoder``;
+    None without one."""
     if not (weights / "latent_diffusion.safetensors").exists():
         return None
-    model = BuiltinLatentModel.load(weights)
+    model = BuiltinLatentModel(autoencoder, load_diffusion(weights))
     result = superdiff.sample([branch_score(model, ())], sampling_path(model), superdiff.Single(0),
                               shape=model.latent_shape, steps=steps, seeds=design_seeds(seed, num), progress=True)
     return model.decode(result.x)
@@ -89,7 +90,7 @@ def smoothness(weights: Path, num: int, seed: int, steps: int = DEFAULT_STEPS) -
         out[name] = score(decoded, reference, sources if name in ("means", "draws") or name.startswith("noise")
                           else None)
         _show(weights, name, out[name])
-    sampled = diffusion_samples(weights, num, seed, steps)
+    sampled = diffusion_samples(weights, model, num, seed, steps)
     if sampled is not None:
         out["diffusion"] = score(sampled, reference)
         _show(weights, "diffusion", out["diffusion"])

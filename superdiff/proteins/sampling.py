@@ -205,15 +205,6 @@ def shared_frame_path(models: Sequence):
     return paths[0]
 
 
-def state_space(models: Sequence, length: int, schedule: engine.GaussianPath | None = None) -> tuple:
-    """``(path, space, shape)`` the models sample in at ``length`` residues: frame models their shared
-    :class:`~superdiff.engine.frames.FramePath` on :class:`~superdiff.engine.frames.Frames` (``[L, 4, 3]``; the
-    given ``schedule`` is ignored), Cα models ``schedule`` (default VP linear) on centred coordinates (``[L, 3]``)."""
-    if frame_models(models):
-        return shared_frame_path(models), Frames(), (length, 4, 3)
-    return schedule or engine.VPLinear(), engine.CentredCoordinates(), (length, 3)
-
-
 def denoise_frames(models: Sequence, weights: torch.Tensor, x: torch.Tensor, t: float, path) -> torch.Tensor:
     """One denoising step of frames ``x [B, L, 4, 3]``: Tweedie on the translations, ``x̂0 = (x + σ_t² u) / α_t``,
     and its SO(3) analogue ``R̂0 = R · Exp(σ_R(t)² u_R)`` on the rotations (exact to first order in the angle; for one
@@ -258,7 +249,10 @@ def sample_length(models: Sequence, request: SamplingRequest, length: int, indic
     (inherent to resampling; ``resample=False`` keeps designs independent).
     """
     frames = frame_models(models)
-    schedule, space, shape = state_space(models, length, schedule)
+    if frames:
+        schedule, space, shape = shared_frame_path(models), Frames(), (length, 4, 3)
+    else:
+        schedule, space, shape = schedule or engine.VPLinear(), engine.CentredCoordinates(), (length, 3)
     seeds = [design_seed(request.seed, length, i) for i in indices]
     result = engine.sample(
         list(models), schedule, make_operator(request), shape=shape, steps=request.steps, t_min=request.t_min,
@@ -318,13 +312,13 @@ def trace_rows(length: int, chunk: Sequence[int], res: dict, first_index: int) -
         "log_q": log_q.ravel()})
 
 
-def _record_traces(path: Path, new: pd.DataFrame) -> None:
-    """Merge a batch's traces into ``trajectories.parquet`` (atomic; a design traced again replaces its rows)."""
+def _merge_rows(path: Path, new: pd.DataFrame, keys: list[str], order: list[str]) -> None:
+    """Write ``new`` into the table at ``path`` (atomic): rows of the same ``keys`` as a new row are replaced (a
+    rerun of a batch), the others kept; sorted by ``order``."""
     if path.exists():
         old = pd.read_parquet(path)
-        keep = ~old.set_index(["length", "design"]).index.isin(new.set_index(["length", "design"]).index)
-        new = pd.concat([old[keep], new])
-    write_parquet_atomic(path, new.sort_values(["length", "design", "step", "model"]).reset_index(drop=True))
+        new = pd.concat([old[~old.set_index(keys).index.isin(new.set_index(keys).index)], new])
+    write_parquet_atomic(path, new.sort_values(order).reset_index(drop=True))
 
 
 def _traced(out: Path) -> set[tuple[int, int]]:
@@ -341,10 +335,7 @@ def _record_ess(path: Path, length: int, population: int, res: dict) -> None:
     steps = len(res["ess"])
     new = pd.DataFrame({"length": length, "population": population, "step": np.arange(steps),
                         "t": res["t"][1:], "ess": res["ess"], "size": len(res["seeds"])})
-    if path.exists():
-        old = pd.read_parquet(path)
-        new = pd.concat([old[(old["length"] != length) | (old["population"] != population)], new])
-    write_parquet_atomic(path, new.sort_values(["length", "population", "step"]).reset_index(drop=True))
+    _merge_rows(path, new, ["length", "population"], ["length", "population", "step"])
 
 
 def sample_backbones(request: SamplingRequest, out: str | os.PathLike, device: str | torch.device = "cpu",
@@ -450,8 +441,8 @@ def _sample_batch(models: Sequence, request: SamplingRequest, out: Path, device:
     if res["ess"] is not None:
         _record_ess(out / "ess.parquet", length, chunk[0], res)
     traces = trace_rows(length, chunk, res, request.first_index)
-    if len(traces):
-        _record_traces(out / TRACES, traces)
+    if len(traces):  # a traced design sampled again replaces its rows
+        _merge_rows(out / TRACES, traces, ["length", "design"], ["length", "design", "step", "model"])
     new = pd.DataFrame(_design_rows(request, length, chunk, res, len(models)))
     if len(frame):
         frame = frame[~frame["design_id"].isin(new["design_id"])]

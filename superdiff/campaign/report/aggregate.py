@@ -115,13 +115,10 @@ def gather_designs(shard_dirs: Sequence[str | os.PathLike], out_dir: str | os.Pa
 def gather_traces(shard_dirs: Sequence[str | os.PathLike], method: str) -> pd.DataFrame:
     """The report's κ and log-density paths of one method: the traces the sampling shards kept (each shard's first
     designs, :data:`~superdiff.proteins.sampling.TRACED_DESIGNS`), of the shortest length's first designs, with a
-    ``method`` column. Empty when no shard kept any (e.g. shards sampled before they kept traces)."""
+    ``method`` column."""
     from superdiff.proteins.sampling import TRACED_DESIGNS, TRACES
 
-    parts = [pd.read_parquet(Path(s) / TRACES) for s in shard_dirs if (Path(s) / TRACES).exists()]
-    if not parts:
-        return pd.DataFrame(columns=["method", "length", "design", "seed", "step", "t", "model", "kappa", "log_q"])
-    traces = pd.concat(parts, ignore_index=True)
+    traces = pd.concat([pd.read_parquet(Path(s) / TRACES) for s in shard_dirs], ignore_index=True)
     traces = traces[traces["length"] == traces["length"].min()]
     first = sorted(traces["design"].unique())[:TRACED_DESIGNS]
     traces = traces[traces["design"].isin(first)].reset_index(drop=True)
