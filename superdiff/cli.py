@@ -1,8 +1,9 @@
 """The ``superdiff`` command line: one subcommand per workflow step.
 
 Parsing only: each area registers its subcommands from its own ``cli`` module, and the work lives in the
-package modules those call. Adding a subcommand means adding ``register(subparsers)`` to one of
-``COMMAND_MODULES``.
+package modules those call. Adding a subcommand means registering it in one area's ``register(subparsers)`` and
+naming it under that module in ``COMMAND_MODULES``: a command line builds the parsers of its command's area only,
+so a step that needs no torch (evaluation, reports) never imports it.
 
 Every expected failure (bad input, a missing or damaged file, a failed download, a non-finite result, a device
 this machine does not have) ends in one line ``superdiff COMMAND: error: <message>`` on stderr and exit status 2;
@@ -15,15 +16,20 @@ import argparse
 import importlib
 import sys
 
-from superdiff.engine.devices import check_device
-
-COMMAND_MODULES = (
-    "superdiff.demo",
-    "superdiff.proteins.cli",
-    "superdiff.proteins.evaluation.cli",
-    "superdiff.molecules.cli",
-    "superdiff.campaign.cli",
-)
+#: each area's ``cli`` module and the subcommands its ``register`` adds (tests/test_cli.py checks they agree)
+COMMAND_MODULES = {
+    "superdiff.demo": ("demo",),
+    "superdiff.proteins.cli": ("build-reference-set", "train-backbone", "build-backbone-set", "train-frames",
+                               "sample-backbones"),
+    "superdiff.proteins.evaluation.cli": ("inverse-fold", "refold", "self-consistency", "novelty", "diversity",
+                                          "secondary-structure"),
+    "superdiff.molecules.cli": ("train-predictors", "train-oracles", "train-molecule-autoencoder",
+                                "train-molecule-diffusion", "sample-molecules", "calibrate-molecules",
+                                "score-molecules", "molecule-metrics"),
+    "superdiff.campaign.cli": ("validate-config", "export-config-schema", "write-campaign-config", "concat-tables",
+                               "verify-models", "gather-designs", "gather-molecules", "aggregate-proteins",
+                               "campaign-report"),
+}
 #: the namespace attribute holding the subcommand's name (a subcommand option named --command cannot clobber it)
 COMMAND_DEST = "superdiff_command"
 #: failures that are the user's input or the machine, never a bug: reported in one line, exit status 2
@@ -47,20 +53,26 @@ def error_message(err: BaseException) -> str:
     return "; ".join(lines)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``superdiff`` parser with the subcommands of the area that owns ``command``, or of every area (no
+    command, ``--help``, or a name no area owns: argparse then lists them all)."""
     parser = argparse.ArgumentParser(prog="superdiff", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest=COMMAND_DEST, required=True, metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    owners = [name for name, commands in COMMAND_MODULES.items() if command in commands] or list(COMMAND_MODULES)
+    for name in owners:
         importlib.import_module(name).register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv[0] if argv else None).parse_args(argv)
     command = getattr(args, COMMAND_DEST)
     try:
         device = getattr(args, "device", None)
         if isinstance(device, str):  # flags only; a methods file's device is checked where it is read
+            from superdiff.engine.devices import check_device  # torch: only for commands that take a device
+
             check_device(device)
         return int(args.func(args) or 0)
     except EXPECTED_ERRORS as err:
