@@ -96,6 +96,10 @@ def _register_train_frames(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hbond-weight", type=float, default=0.0,
                    help="weight of the loss on the true backbone hydrogen-bond distances (0: off)")
     p.add_argument("--hbond-t-max", type=float, default=0.5, help="apply the hydrogen-bond loss for t below this")
+    p.add_argument("--junction-weight", type=float, default=0.0,
+                   help="weight of the loss on the distances across each peptide junction at low noise (0: off)")
+    p.add_argument("--init", default=None, metavar="WEIGHTS",
+                   help="start a new run (no <out>.state.pt yet) from these frame-expert weights, new optimiser")
     p.add_argument("--pair-crops", type=int, default=0,
                    help="candidate crops per chain; keep the one with the most strand-ladder hydrogen bonds (0: off)")
     p.add_argument("--checkpoint-every", type=int, default=200,

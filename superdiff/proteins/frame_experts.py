@@ -107,11 +107,16 @@ def load_builtin_frames(name: str, device: str | torch.device = "cpu") -> FrameE
     return load_frame_expert(BUILTIN_DIR / f"{name}.safetensors", device, name=f"builtin:{name}", **FRAME_INFERENCE)
 
 
-def _earlier_commands(out: Path) -> list[str]:
-    """The commands that made the state a run resumes from (from the manifest beside it), or the data command."""
+def _earlier_commands(out: Path, init: FrameExpert | None) -> list[str]:
+    """The commands that made the state a run resumes from (from the manifest beside it), or the weights a new run
+    starts from (``init``: from theirs); empty for a run from scratch."""
     manifest = out.with_suffix(".json")
     if out.with_suffix(".state.pt").exists() and manifest.exists():
-        return list(json.loads(manifest.read_text()).get("reproduce", []))
+        previous = json.loads(manifest.read_text())
+        if init is None or previous.get("init_from", {}).get("sha256") == init.manifest["sha256"]:
+            return list(previous.get("reproduce", []))
+    if init is not None:
+        return list(init.manifest.get("reproduce", []))
     return []
 
 
@@ -133,7 +138,13 @@ def train_frames_command(args: argparse.Namespace, command: str) -> int:
                            lr=args.lr, seed=args.seed, max_minutes=args.max_minutes, min_crop=args.min_crop,
                            max_crop=args.max_crop, clash_weight=getattr(args, "clash_weight", 0.0),
                            hbond_weight=getattr(args, "hbond_weight", 0.0),
-                           hbond_t_max=getattr(args, "hbond_t_max", 0.5), pair_crops=getattr(args, "pair_crops", 0))
+                           hbond_t_max=getattr(args, "hbond_t_max", 0.5), pair_crops=getattr(args, "pair_crops", 0),
+                           junction_weight=getattr(args, "junction_weight", 0.0))
+    init_path = Path(args.init) if getattr(args, "init", None) else None
+    if init_path is not None and init_path.resolve() == Path(args.out).resolve():
+        raise ValueError(f"--init {args.init}: the same file as --out; fine-tune from a copy (the run overwrites "
+                         "--out at every checkpoint, so a resumed run could not find its starting weights)")
+    init = load_frame_expert(init_path) if init_path is not None else None
     chains = [c for c in subset(load_backbone_set(args.data), args.subset, args.margin) if len(c) >= cfg.min_crop]
     if not chains:
         raise ValueError(f"subset {args.subset} (margin {args.margin}): no chain of ≥ {cfg.min_crop} residues")
@@ -141,7 +152,7 @@ def train_frames_command(args: argparse.Namespace, command: str) -> int:
     print(f"training on {len(chains)} chains ({sum(len(c) for c in chains)} residues), subset {args.subset}; "
           f"{len(overlap)} of them overlap the novelty reference set", flush=True)
     out = Path(args.out)
-    earlier = _earlier_commands(out)
+    earlier = _earlier_commands(out, init)
     core_command = BUILD_COMMANDS[BACKBONE_SET_FILE.resolve()]
     data_command = BUILD_COMMANDS.get(Path(args.data or BACKBONE_SET_FILE).resolve(), core_command)
     if data_command not in earlier:  # a first run, or a stage on another set: say how its data was built
@@ -152,11 +163,15 @@ def train_frames_command(args: argparse.Namespace, command: str) -> int:
         manifest = {"name": out.stem, "data": str(args.data or "resources/reference/backbone_set.npz"),
                     "train_config": cfg.to_dict(), "training": summary, "command": command, "reproduce": reproduce,
                     "overlap_with_reference_set": {"chains": len(overlap), "of": len(chains), "ids": overlap}}
+        if init is not None:
+            manifest["init_from"] = {"weights": str(init_path), "sha256": init.manifest["sha256"],
+                                     "minutes_before": init.manifest.get("training", {}).get("minutes")}
         return save_frame_expert(net, out, manifest)
 
     net, summary = train_frames(chains, cfg, state_path=out.with_suffix(".state.pt"),
                                 checkpoint_every=args.checkpoint_every, on_checkpoint=save,
-                                log=lambda m: print(m, file=sys.stderr, flush=True))
+                                log=lambda m: print(m, file=sys.stderr, flush=True),
+                                init=None if init is None else (init.net.state_dict(), init.manifest["sha256"]))
     manifest = save(net, summary)
     print(f"wrote {out} (sha256 {manifest['sha256']}) after {summary['steps_done']} steps, "
           f"{summary['minutes']:.1f} min")

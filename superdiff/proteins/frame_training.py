@@ -56,6 +56,7 @@ class FrameTrainConfig:
     clash_weight: float = 0.0  # > 0: steric loss on the predicted atoms for t < aux_t_max (see clash_loss)
     hbond_weight: float = 0.0  # > 0: loss on the true backbone hydrogen bonds (see hbond_loss) for t < hbond_t_max
     hbond_t_max: float = 0.5
+    junction_weight: float = 0.0  # > 0: loss on the distances across each peptide junction for t < aux_t_max
     pair_crops: int = 0  # > 0: of so many candidate crops per chain, keep the one with the most strand pairs
     seed: int = 0
     max_minutes: float = 40.0
@@ -172,6 +173,26 @@ def hbond_loss(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
     return (err * mask).sum((1, 2)) / mask.sum((1, 2)).clamp_min(1)
 
 
+JUNCTION_PAIRS = ((2, 0), (1, 0), (2, 1), (1, 1), (3, 0))  # C–N, Cα–N, C–Cα, Cα–Cα, O–N of residues i, i+1
+
+
+def junction_loss(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
+    """Per sample: MSE (model units²) of the five distances between residue i's atoms and residue i+1's
+    (:data:`JUNCTION_PAIRS`: the peptide bond and the angles around it); atoms ``[B, L, 4, 3]`` in model units.
+
+    The frames carry N, CA, C ideally; only the junctions between frames can be off, and a clean-frame prediction
+    whose junctions are off must be moved by the polish, which pulls strands out of register. The distance loss
+    averages the junctions with every other pair below 6 Å; this one asks for them alone. Like the other atom
+    losses it applies at low noise only, where the clean-frame posterior is sharp: at high noise it would pull the
+    prediction away from the posterior mean the score is made from."""
+    err = pred.new_zeros(pred.shape[0])
+    for i, j in JUNCTION_PAIRS:
+        d_pred = (pred[:, :-1, i] - pred[:, 1:, j]).norm(dim=-1)
+        d_true = (true[:, :-1, i] - true[:, 1:, j]).norm(dim=-1)
+        err = err + (d_pred - d_true).pow(2).mean(-1)
+    return err / len(JUNCTION_PAIRS)
+
+
 def frame_loss(model: FrameDenoiser, atoms: torch.Tensor, cfg: FrameTrainConfig, gen: torch.Generator) -> tuple:
     """The training loss of one batch of atom crops ``[B, L, 4, 3]`` (Å) and its parts (floats)."""
     trans0, rots0 = clean_frames(atoms)
@@ -193,9 +214,13 @@ def frame_loss(model: FrameDenoiser, atoms: torch.Tensor, cfg: FrameTrainConfig,
         aux = aux + cfg.clash_weight * low * clash_loss(atoms_hat)
     if cfg.hbond_weight:
         aux = aux + cfg.hbond_weight * (t < cfg.hbond_t_max).float() * hbond_loss(atoms_hat, atoms_true)
+    l_junction = junction_loss(atoms_hat, atoms_true)
+    if cfg.junction_weight:
+        aux = aux + cfg.junction_weight * low * l_junction
     loss = (w * l_trans).mean() + cfg.rot_weight * l_rot.mean() + cfg.aux_weight * aux.mean()
     parts = {"trans": float(l_trans.detach().mean()), "rot": float(l_rot.detach().mean()),
-             "atom_low_t": float((low * l_atom.detach()).sum() / low.sum().clamp_min(1))}
+             "atom_low_t": float((low * l_atom.detach()).sum() / low.sum().clamp_min(1)),
+             "junction_low_t": float((low * l_junction.detach()).sum() / low.sum().clamp_min(1))}
     return loss, parts
 
 
@@ -213,23 +238,32 @@ def save_state(state: dict, path: Path) -> None:
 
     blob = {"model": state["model"].state_dict(), "ema": state["ema"].state_dict(), "opt": state["opt"].state_dict(),
             "step": state["step"], "rng": state["rng"].bit_generator.state, "gen": state["gen"].get_state(),
-            "losses": state["losses"][-500:], "minutes": state["minutes"]}
+            "losses": state["losses"][-500:], "minutes": state["minutes"], "init_tag": state.get("init_tag")}
     with atomic_path(path) as tmp:
         torch.save(blob, tmp)
 
 
-def load_state(cfg: FrameTrainConfig, path: Path | None) -> dict:
-    """A fresh training state, or the one saved at ``path`` (resume)."""
+def load_state(cfg: FrameTrainConfig, path: Path | None, init: tuple[dict, str] | None = None) -> dict:
+    """The state saved at ``path`` (resume), else a fresh one.
+
+    ``init = (state_dict, tag)``: a run that starts from these parameters (fine-tuning committed weights, new
+    optimiser). It resumes the state at ``path`` only if that state was started from the same ``tag`` (the init
+    weights' sha256); a state left by another run (an earlier stage writing the same ``--out``) is replaced."""
     state = _new_state(cfg)
-    if path is None or not Path(path).exists():
+    blob = torch.load(path, weights_only=False) if path is not None and Path(path).exists() else None
+    if blob is None or (init is not None and blob.get("init_tag") != init[1]):
+        if init is not None:
+            state["model"].load_state_dict(init[0])
+            state["ema"].load_state_dict(init[0])
+            state["init_tag"] = init[1]
         return state
-    blob = torch.load(path, weights_only=False)
     state["model"].load_state_dict(blob["model"])
     state["ema"].load_state_dict(blob["ema"])
     state["opt"].load_state_dict(blob["opt"])
     state["rng"].bit_generator.state = blob["rng"]
     state["gen"].set_state(blob["gen"])
-    state.update(step=blob["step"], losses=list(blob["losses"]), minutes=blob["minutes"])
+    state.update(step=blob["step"], losses=list(blob["losses"]), minutes=blob["minutes"],
+                 init_tag=blob.get("init_tag"))
     return state
 
 
@@ -238,10 +272,12 @@ def _lr_factor(step: int, total: int, warmup: int = 200) -> float:
 
 
 def train_frames(chains: Sequence[BackboneChain], cfg: FrameTrainConfig, state_path: Path | None = None,
-                 checkpoint_every: int = 200, log=None, on_checkpoint=None) -> tuple[FrameDenoiser, dict]:
-    """Train (or resume) until ``cfg.steps`` steps or ``cfg.max_minutes`` minutes of this run. Returns the EMA model
-    and a summary (steps done, final loss, minutes over all runs, training chain ids)."""
-    state = load_state(cfg, state_path)
+                 checkpoint_every: int = 200, log=None, on_checkpoint=None,
+                 init: tuple[dict, str] | None = None) -> tuple[FrameDenoiser, dict]:
+    """Train (or resume) until ``cfg.steps`` steps or ``cfg.max_minutes`` minutes of this run; ``init``: see
+    :func:`load_state`. Returns the EMA model and a summary (steps done, final loss, minutes over all runs,
+    training chain ids)."""
+    state = load_state(cfg, state_path, init)
     model, ema, opt = state["model"], state["ema"], state["opt"]
     start, run_start = time.time(), state["minutes"]
     while state["step"] < cfg.steps and time.time() - start < cfg.max_minutes * 60:

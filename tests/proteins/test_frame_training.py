@@ -1,5 +1,5 @@
 """The strand-pairing parts of frame-expert training: ladder hydrogen bonds of real chains, crops that keep paired
-strands together, and the hydrogen-bond loss."""
+strands together, the hydrogen-bond and junction losses, and stages (resumed, or fine-tuned from weights)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from superdiff.proteins.frame_training import (
     _paired_start,
     clean_frames,
     hbond_loss,
+    junction_loss,
     model_atoms,
     sample_crops,
     strand_pairs,
@@ -75,3 +76,72 @@ def test_a_stage_on_the_extended_set_records_how_that_set_was_built(tmp_path, ca
     extended = BUILD_COMMANDS[EXTENDED_SET_FILE.resolve()]
     assert manifest["reproduce"] == ["superdiff build-backbone-set", "stage-1", extended, "stage-2"]
     assert manifest["training"]["steps_done"] == 2 and manifest["data"] == str(EXTENDED_SET_FILE)
+
+
+def test_junction_loss_is_zero_on_the_truth_and_sees_a_stretched_peptide_bond_only():
+    chain = _sheet_chain()
+    true = model_atoms(*clean_frames(torch.from_numpy(chain.atoms[:60].astype(np.float64))[None]))
+    assert float(junction_loss(true, true)) == 0.0
+    moved = true.clone()
+    moved[0, 30:] += torch.tensor([0.05, 0.0, 0.0])  # the second half 0.5 Å away: one junction (29 -> 30) changes
+    one = float(junction_loss(moved, true))
+    # by hand: the five distances across junction 29 -> 30, squared errors averaged over the 59 junctions and 5 pairs
+    errs = [(float((moved[0, 29, i] - moved[0, 30, j]).norm()) - float((true[0, 29, i] - true[0, 30, j]).norm())) ** 2
+            for i, j in ((2, 0), (1, 0), (2, 1), (1, 1), (3, 0))]
+    assert np.isclose(one, sum(errs) / 59 / 5, rtol=1e-9)
+    assert one > 0.0
+    rigid = true + torch.tensor([0.3, -0.2, 0.1])  # a rigid shift keeps every junction
+    assert float(junction_loss(rigid, true)) < 1e-20
+
+
+def _stage_args(out, steps, **extra):
+    import argparse
+
+    return argparse.Namespace(subset="strand", margin=0.15, batch_size=1, lr=1e-3, seed=0, max_minutes=5,
+                              min_crop=48, max_crop=48, checkpoint_every=1, out=str(out), steps=steps, data=None,
+                              **extra)
+
+
+def test_a_fine_tuning_stage_starts_from_the_weights_and_resumes_its_own_state_only(tmp_path):
+    import json
+
+    from superdiff.proteins.frame_experts import load_frame_expert, train_frames_command
+    from superdiff.proteins.frame_training import load_state
+
+    base = tmp_path / "base.safetensors"
+    train_frames_command(_stage_args(base, 2), "base-stage")
+    out = tmp_path / "tuned.safetensors"
+    # a leftover state of another run at --out (an earlier stage) must not be resumed by the fine-tuning run
+    train_frames_command(_stage_args(out, 3), "unrelated-stage")
+    start = load_frame_expert(base)
+    train_frames_command(_stage_args(out, 1, init=str(base), junction_weight=300.0), "tune-1")
+    manifest = json.loads(out.with_suffix(".json").read_text())
+    assert manifest["training"]["steps_done"] == 1
+    assert manifest["reproduce"] == ["superdiff build-backbone-set", "base-stage", "tune-1"]
+    assert manifest["init_from"]["sha256"] == start.manifest["sha256"]
+    assert manifest["train_config"]["junction_weight"] == 300.0
+    state = load_state(_cfg(), out.with_suffix(".state.pt"), (start.net.state_dict(), start.manifest["sha256"]))
+    assert state["step"] == 1  # its own state: resumed
+    fresh = load_state(_cfg(), out.with_suffix(".state.pt"), (start.net.state_dict(), "another-init"))
+    assert fresh["step"] == 0
+    for name, value in start.net.state_dict().items():
+        assert torch.equal(fresh["model"].state_dict()[name], value)
+    train_frames_command(_stage_args(out, 2, init=str(base), junction_weight=300.0), "tune-2")  # a later stage
+    manifest = json.loads(out.with_suffix(".json").read_text())
+    assert manifest["training"]["steps_done"] == 2
+    assert manifest["reproduce"][-2:] == ["tune-1", "tune-2"]
+
+
+def _cfg():
+    return FrameTrainConfig(subset="strand", margin=0.15, batch_size=1, min_crop=48, max_crop=48)
+
+
+def test_fine_tuning_into_its_own_weights_file_is_refused(tmp_path):
+    import pytest
+
+    from superdiff.proteins.frame_experts import train_frames_command
+
+    out = tmp_path / "w.safetensors"
+    train_frames_command(_stage_args(out, 1), "stage")
+    with pytest.raises(ValueError, match=r"--init .*the same file as --out"):
+        train_frames_command(_stage_args(out, 2, init=str(out)), "again")
