@@ -41,7 +41,7 @@ from superdiff.proteins.frame_polish import clash_limits, polish_frames
 from superdiff.proteins.frames_backbone import atoms_from_frames, frames_from_atoms
 from superdiff.proteins.quality import backbone_geometry
 from superdiff.proteins.registry import load_model
-from superdiff.proteins.sampling import DEFAULT_STEPS, SamplingRequest, sample_length
+from superdiff.proteins.sampling import DEFAULT_STEPS, SamplingRequest, polish_settings, sample_length
 from superdiff.proteins.structure import MAX_CA_GAP
 
 METHODS = {"helix_frames": ("single", 0), "strand_frames": ("single", 1), "and": ("and", 0), "or": ("or", 0),
@@ -83,12 +83,13 @@ def evaluate(all_atoms: list[np.ndarray]) -> dict:
     return {"summary": mean, "designs": rows}
 
 
-def polished(atoms: list[np.ndarray], iters: int) -> list[np.ndarray]:
-    """The same backbones after the frame experts' junction polish (``iters`` Adam steps)."""
+def polished(atoms: list[np.ndarray], iters: int, settings) -> list[np.ndarray]:
+    """The same backbones after the frame experts' junction polish (``iters`` Adam steps, ``settings``: the method's
+    models' :func:`~superdiff.proteins.sampling.polish_settings`)."""
     out: list[np.ndarray] = []
     for length in sorted({len(a) for a in atoms}):
         trans, rots = frames_from_atoms(torch.from_numpy(np.stack([a for a in atoms if len(a) == length])))
-        out += list(atoms_from_frames(*polish_frames(trans, rots, iters)).numpy())
+        out += list(atoms_from_frames(*polish_frames(trans, rots, iters, settings)).numpy())
     return out
 
 
@@ -146,7 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     print_row("reference", "real", reference["summary"], 0.0)
     for name in args.methods:
         atoms, seconds = run_method(models, name, args.lengths, args.num, args.steps, args.seed, args.noise_scale)
-        results[name] = {"raw": evaluate(atoms), "polished": evaluate(polished(atoms, iters)), "seconds": seconds}
+        used = [models[METHODS[name][1]]] if METHODS[name][0] == "single" else models
+        results[name] = {"raw": evaluate(atoms), "polished": evaluate(polished(atoms, iters, polish_settings(used))),
+                         "seconds": seconds}
         for kind in ("raw", "polished"):
             print_row(name, kind, results[name][kind]["summary"], seconds)
     print("targets: " + "; ".join(f"{k}: {v}" for k, v in TARGETS.items()))

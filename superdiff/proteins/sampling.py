@@ -218,17 +218,30 @@ def denoise_frames(models: Sequence, weights: torch.Tensor, x: torch.Tensor, t: 
     return torch.cat([trans[..., None, :], rots], dim=-2)
 
 
+def polish_settings(models: Sequence):
+    """The polish of designs that follow ``models`` (one model alone, or a composition): the models' smallest
+    hydrogen-bond weight (``polish_keep_hbonds``; unset: the default), the conservative one (a stronger term keeps
+    more sheet but can leave clashes in other models' designs)."""
+    from superdiff.proteins.frame_polish import PolishSettings
+
+    default = PolishSettings().keep_hbonds
+    keep = [default if getattr(m, "polish_keep_hbonds", None) is None else float(m.polish_keep_hbonds) for m in models]
+    return PolishSettings(keep_hbonds=min(keep))
+
+
 def frame_atoms(models: Sequence, x: torch.Tensor) -> np.ndarray:
     """Backbone atoms ``[B, L, 4, 3]`` (Å) of frame states ``x``, polished
-    (:func:`~superdiff.proteins.frame_polish.polish_frames`, the largest ``polish_iters`` of the models; 0: off)."""
+    (:func:`~superdiff.proteins.frame_polish.polish_frames`, the largest ``polish_iters`` of the models, 0: off,
+    with :func:`polish_settings`)."""
     from superdiff.proteins.frame_polish import polish_frames
 
     trans, rots = split(x.detach().cpu().double())
     trans = (trans - trans.mean(dim=1, keepdim=True)) * _coord_scale(models)
-    iters = max(int(getattr(m, "polish_iters", 0)) for m in models)
+    iters, settings = max(int(getattr(m, "polish_iters", 0)) for m in models), polish_settings(models)
     if iters:  # fixed-shape micro-batches (padded with copies), as the networks: bit-identical in any batch
         def polish(xb: torch.Tensor, _t: torch.Tensor) -> torch.Tensor:
-            return torch.cat([p[..., None, :] if p.dim() == 3 else p for p in polish_frames(*split(xb), iters)], -2)
+            polished = polish_frames(*split(xb), iters, settings)
+            return torch.cat([p[..., None, :] if p.dim() == 3 else p for p in polished], -2)
 
         trans, rots = split(engine.sampler.call_in_micro_batches(
             polish, torch.cat([trans[..., None, :], rots], dim=-2), torch.zeros(trans.shape[0]), MODEL_BATCH))
@@ -265,7 +278,8 @@ def sample_length(models: Sequence, request: SamplingRequest, length: int, indic
         x = (denoise_frames if frames else denoise)(models, weights, x, request.t_min, schedule)
     engine.sampler.check_finite("denoised coordinates", x)
     if frames:
-        out["atoms"] = frame_atoms(models, x)
+        sampled = [models[request.index]] if request.method == "single" else models  # the models the designs follow
+        out["atoms"] = frame_atoms(sampled, x)
         out["ca"] = out["atoms"][:, :, 1]
     else:
         out["ca"] = (x - x.mean(dim=1, keepdim=True)).detach().cpu().double().numpy() * _coord_scale(models)
