@@ -33,6 +33,9 @@ rule method_settings:
         f"{LOGS}/method_settings/{{domain}}/{{method}}.log",
     benchmark:
         f"{BENCH}/method_settings/{{domain}}/{{method}}.tsv"
+    # instant, and every sampling job waits for one: at priority 0 the scheduler left them behind the evaluations,
+    # so the last method's sampling started late and its evaluations ran alone at the end
+    priority: 3
     conda:
         "../../envs/superdiff.yaml"
     params:

@@ -39,6 +39,8 @@ rule verify_models:
         f"{LOGS}/verify_models/L{{length}}.log",
     benchmark:
         f"{BENCH}/verify_models/L{{length}}.tsv"
+    # a few seconds, and every sampling job of its length waits for it (see method_settings)
+    priority: 3
     conda:
         "../../envs/proteins.yaml"
     params:
