@@ -41,7 +41,13 @@ from superdiff.proteins.frame_polish import clash_limits, polish_frames
 from superdiff.proteins.frames_backbone import atoms_from_frames, frames_from_atoms
 from superdiff.proteins.quality import backbone_geometry
 from superdiff.proteins.registry import load_model
-from superdiff.proteins.sampling import DEFAULT_STEPS, SamplingRequest, polish_settings, sample_length
+from superdiff.proteins.sampling import (
+    DEFAULT_STEPS,
+    SamplingRequest,
+    followed_models,
+    polish_settings,
+    sample_length,
+)
 from superdiff.proteins.structure import MAX_CA_GAP
 
 METHODS = {"helix_frames": ("single", 0), "strand_frames": ("single", 1), "and": ("and", 0), "or": ("or", 0),
@@ -147,8 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     print_row("reference", "real", reference["summary"], 0.0)
     for name in args.methods:
         atoms, seconds = run_method(models, name, args.lengths, args.num, args.steps, args.seed, args.noise_scale)
-        used = [models[METHODS[name][1]]] if METHODS[name][0] == "single" else models
-        results[name] = {"raw": evaluate(atoms), "polished": evaluate(polished(atoms, iters, polish_settings(used))),
+        settings = polish_settings(followed_models(models, *METHODS[name]))
+        results[name] = {"raw": evaluate(atoms), "polished": evaluate(polished(atoms, iters, settings)),
                          "seconds": seconds}
         for kind in ("raw", "polished"):
             print_row(name, kind, results[name][kind]["summary"], seconds)

@@ -43,3 +43,19 @@ def test_torch_free_steps_do_not_import_torch(argv):
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "False"
+
+
+def test_gathering_a_methods_shards_does_not_import_torch(tmp_path):
+    """Not only its parser: the gather step itself (designs, PDBs and the report's paths) runs without torch."""
+    from superdiff.proteins.sampling import SamplingRequest, sample_backbones
+
+    models = ("superdiff.proteins.tiny_frame_nets:tiny_framediff", "superdiff.proteins.tiny_frame_nets:tiny_proteus")
+    shard = tmp_path / "and" / "L16" / "seeds0-2"  # the workflow's shard layout
+    sample_backbones(SamplingRequest(models=models, method="and", lengths=(16,), num=2, steps=4), shard,
+                     progress=False)
+    argv = ["gather-designs", str(shard / "designs.parquet"), "--pdb-dir", str(tmp_path / "pdbs"), "--out",
+            str(tmp_path / "designs.parquet"), "--trajectories-out", str(tmp_path / "traces.parquet")]
+    code = f"import sys\nfrom superdiff.cli import main\nassert main({argv!r}) == 0\nprint('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "False"
+    assert (tmp_path / "traces.parquet").exists()

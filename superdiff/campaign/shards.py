@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from superdiff.proteins.sampling import design_id
+from superdiff.proteins.shard_files import design_id
 
 
 def missing_design_files(shard: str | Path, length: int, first: int, stop: int) -> list[Path]:

@@ -35,6 +35,7 @@ from superdiff.engine.operators import or_weights
 from superdiff.engine.seeds import derive_seed
 from superdiff.files.atomic import write_json_atomic, write_parquet_atomic
 from superdiff.proteins.frames_backbone import atoms_from_frames
+from superdiff.proteins.shard_files import TRACED_DESIGNS, TRACES, design_id
 from superdiff.proteins.structure import write_backbone_pdb, write_ca_pdb
 
 METHODS = engine.OPERATOR_NAMES
@@ -46,18 +47,11 @@ DEFAULT_STEPS = 200
 PRODUCT_RESAMPLE_UNTIL = 0.1
 #: networks see fixed micro-batches of this many designs, so a design is bit-identical in any batch or shard
 MODEL_BATCH = 8
-#: the first designs of every run (shard) whose κ and log-density paths are kept, in :data:`TRACES`
-TRACED_DESIGNS = 2
-TRACES = "trajectories.parquet"
 
 
 def design_seed(seed: int, length: int, index: int) -> int:
     """The per-design seed ``derive_seed(seed, length, index)`` (:mod:`superdiff.engine.seeds`)."""
     return derive_seed(seed, length, index)
-
-
-def design_id(length: int, index: int) -> str:
-    return f"len{length:03d}_{index:04d}"
 
 
 @dataclass(frozen=True)
@@ -218,6 +212,12 @@ def denoise_frames(models: Sequence, weights: torch.Tensor, x: torch.Tensor, t: 
     return torch.cat([trans[..., None, :], rots], dim=-2)
 
 
+def followed_models(models: Sequence, method: str, index: int) -> list:
+    """The models a method's designs follow: ``single`` the one at ``index``, every other operator all of them (the
+    polish takes its settings from these, :func:`polish_settings`)."""
+    return [models[index]] if method == "single" else list(models)
+
+
 def polish_settings(models: Sequence):
     """The polish of designs that follow ``models`` (one model alone, or a composition): the models' smallest
     hydrogen-bond weight (``polish_keep_hbonds``; unset: the default), the conservative one (a stronger term keeps
@@ -278,8 +278,7 @@ def sample_length(models: Sequence, request: SamplingRequest, length: int, indic
         x = (denoise_frames if frames else denoise)(models, weights, x, request.t_min, schedule)
     engine.sampler.check_finite("denoised coordinates", x)
     if frames:
-        sampled = [models[request.index]] if request.method == "single" else models  # the models the designs follow
-        out["atoms"] = frame_atoms(sampled, x)
+        out["atoms"] = frame_atoms(followed_models(models, request.method, request.index), x)
         out["ca"] = out["atoms"][:, :, 1]
     else:
         out["ca"] = (x - x.mean(dim=1, keepdim=True)).detach().cpu().double().numpy() * _coord_scale(models)

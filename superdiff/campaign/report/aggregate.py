@@ -116,7 +116,7 @@ def gather_traces(shard_dirs: Sequence[str | os.PathLike], method: str) -> pd.Da
     """The report's κ and log-density paths of one method: the traces the sampling shards kept (each shard's first
     designs, :data:`~superdiff.proteins.sampling.TRACED_DESIGNS`), of the shortest length's first designs, with a
     ``method`` column."""
-    from superdiff.proteins.sampling import TRACED_DESIGNS, TRACES
+    from superdiff.proteins.shard_files import TRACED_DESIGNS, TRACES
 
     traces = pd.concat([pd.read_parquet(Path(s) / TRACES) for s in shard_dirs], ignore_index=True)
     traces = traces[traces["length"] == traces["length"].min()]
