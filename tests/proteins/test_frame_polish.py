@@ -17,6 +17,7 @@ from superdiff.proteins.frame_polish import (
     hbond_energy,
     hbond_pair_energy,
     polish_frames,
+    unsound,
 )
 from superdiff.proteins.frames_backbone import atoms_from_frames, frames_from_atoms
 
@@ -53,6 +54,47 @@ def test_polish_closes_a_chain_break():
     steps = _ca_steps(out)
     assert steps.max() < 4.2 and np.all(np.abs(steps - 3.8) < 0.1)
     assert _peptide_ok(out) == 1.0
+
+
+def _stretched_strand(length: int = 30) -> np.ndarray:
+    atoms = ideal.ideal_chain("strand", length).copy()
+    axis = atoms[length // 2, 1] - atoms[length // 2 - 1, 1]
+    atoms[length // 2:] += 1.5 * axis / np.linalg.norm(axis)
+    return atoms
+
+
+def test_unsound_flags_chain_breaks_peptide_bonds_and_clashes_but_not_hydrogen_bonds():
+    """The retry's check: an ideal strand is sound; a stretched junction, a peptide bond 0.1 Å long, or two atoms of
+    distant residues 2.8 Å apart are not; real chains with backbone hydrogen bonds (N–O pairs below 3.0 Å) can be."""
+    good = ideal.ideal_chain("strand", 30).astype(np.float64)
+    long_bond = good.copy()
+    long_bond[10:] += 0.1 * (good[10, 0] - good[9, 2]) / np.linalg.norm(good[10, 0] - good[9, 2])
+    def moved(i: int, a: int, j: int, b: int, d: float) -> np.ndarray:
+        """``good`` with residue j shifted rigidly so its atom b sits d Å from residue i's atom a."""
+        out = good.copy()
+        u = (good[j, b] - good[i, a]) / np.linalg.norm(good[j, b] - good[i, a])
+        out[j] += good[i, a] + d * u - good[j, b]
+        return out
+    cases = [good, _stretched_strand(), long_bond, moved(5, 1, 20, 2, 2.8)]
+    assert unsound(torch.from_numpy(np.stack(cases))).tolist() == [False, True, True, True]
+    real = torch.from_numpy(np.stack([c.atoms[:60] for c in load_backbone_set() if len(c) >= 60]).astype(np.float64))
+    n_o = torch.cdist(real[:, :, 0], real[:, :, 3])
+    far = (torch.arange(60)[:, None] - torch.arange(60)[None]).abs() > 3
+    bonded = (n_o < 3.0) & far
+    assert bool((bonded.any(-1).any(-1) & ~unsound(real)).any())
+
+
+def test_retry_repolishes_only_the_unsound_designs():
+    """A polish too short to close a stretched junction (20 steps) leaves a chain break; the retry (here 100 × the
+    steps) closes it from the input frames, and a sound design in the same batch keeps its first polish bit for
+    bit."""
+    atoms = torch.from_numpy(np.stack([_stretched_strand(), ideal.ideal_chain("strand", 30)]).astype(np.float64))
+    trans, rots = frames_from_atoms(atoms)
+    once = atoms_from_frames(*polish_frames(trans, rots, 20, PolishSettings(retry_factor=0)))
+    twice = atoms_from_frames(*polish_frames(trans, rots, 20, PolishSettings(retry_factor=100)))
+    assert unsound(once).tolist() == [True, False]
+    assert unsound(twice).tolist() == [False, False]
+    assert torch.equal(once[1], twice[1])
 
 
 def test_polish_clears_shallow_clashes_and_keeps_a_real_chains_structure():
