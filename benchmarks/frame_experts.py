@@ -37,15 +37,13 @@ from superdiff.files.atomic import write_json_atomic
 from superdiff.files.provenance import provenance
 from superdiff.proteins.backbone_set import dssp, load_backbone_set
 from superdiff.proteins.frame_experts import FRAME_INFERENCE, load_frame_expert
-from superdiff.proteins.frame_polish import clash_limits, polish_frames
+from superdiff.proteins.frame_polish import PolishSettings, clash_limits, polish_frames
 from superdiff.proteins.frames_backbone import atoms_from_frames, frames_from_atoms
 from superdiff.proteins.quality import backbone_geometry
 from superdiff.proteins.registry import load_model
 from superdiff.proteins.sampling import (
     DEFAULT_STEPS,
     SamplingRequest,
-    followed_models,
-    polish_settings,
     sample_length,
 )
 from superdiff.proteins.structure import MAX_CA_GAP
@@ -89,9 +87,8 @@ def evaluate(all_atoms: list[np.ndarray]) -> dict:
     return {"summary": mean, "designs": rows}
 
 
-def polished(atoms: list[np.ndarray], iters: int, settings) -> list[np.ndarray]:
-    """The same backbones after the frame experts' junction polish (``iters`` Adam steps, ``settings``: the method's
-    models' :func:`~superdiff.proteins.sampling.polish_settings`)."""
+def polished(atoms: list[np.ndarray], iters: int, settings: PolishSettings) -> list[np.ndarray]:
+    """The same backbones after the frame experts' junction polish (``iters`` Adam steps with ``settings``)."""
     out: list[np.ndarray] = []
     for length in sorted({len(a) for a in atoms}):
         trans, rots = frames_from_atoms(torch.from_numpy(np.stack([a for a in atoms if len(a) == length])))
@@ -153,8 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     print_row("reference", "real", reference["summary"], 0.0)
     for name in args.methods:
         atoms, seconds = run_method(models, name, args.lengths, args.num, args.steps, args.seed, args.noise_scale)
-        settings = polish_settings(followed_models(models, *METHODS[name]))
-        results[name] = {"raw": evaluate(atoms), "polished": evaluate(polished(atoms, iters, settings)),
+        results[name] = {"raw": evaluate(atoms), "polished": evaluate(polished(atoms, iters, PolishSettings())),
                          "seconds": seconds}
         for kind in ("raw", "polished"):
             print_row(name, kind, results[name][kind]["summary"], seconds)

@@ -30,10 +30,6 @@ FRAME_BUILTIN_NAMES = ("helix_frames", "strand_frames")
 #: inference-time settings of the built-in frame experts (not part of the weights): Adam steps of the junction
 #: polish applied to every sampled design (:mod:`superdiff.proteins.frame_polish`; 0 = off)
 FRAME_INFERENCE = {"polish_iters": 2000}
-#: per built-in, on top of :data:`FRAME_INFERENCE`: the strand expert's sheets need a stronger hydrogen-bond term in
-#: the polish (weight 2: DSSP strand 0.16 kept of the sampler's 0.26, against 0.10 at the default 0.3); at 1–2 the
-#: helix expert's and the average's designs keep a clash or break (docs/models.md), so they keep the default
-FRAME_INFERENCE_BY_NAME = {"helix_frames": {}, "strand_frames": {"polish_keep_hbonds": 2.0}}
 
 
 def frame_path(sigma_min: float = 0.1, sigma_max: float = 1.5) -> FramePath:
@@ -47,11 +43,9 @@ class FrameExpert(FrameX0Score):
     frames = True
     coord_scale = COORD_SCALE
 
-    def __init__(self, net: FrameDenoiser, path: FramePath, name: str, manifest: dict, polish_iters: int = 0,
-                 polish_keep_hbonds: float | None = None):
+    def __init__(self, net: FrameDenoiser, path: FramePath, name: str, manifest: dict, polish_iters: int = 0):
         super().__init__(net, path)
         self.name, self.manifest, self.polish_iters = name, manifest, polish_iters
-        self.polish_keep_hbonds = polish_keep_hbonds  # None: PolishSettings' default
 
     def check_length(self, length: int) -> None:
         cfg = self.net.cfg
@@ -77,10 +71,9 @@ def save_frame_expert(net: FrameDenoiser, weights_path: str | os.PathLike, manif
 
 
 def load_frame_expert(weights_path: str | os.PathLike, device: str | torch.device = "cpu",
-                      name: str | None = None, polish_iters: int = 0,
-                      polish_keep_hbonds: float | None = None) -> FrameExpert:
-    """A frame expert from its safetensors file and the manifest beside it (sha256 checked); ``polish_iters`` and
-    ``polish_keep_hbonds``: see :data:`FRAME_INFERENCE` and :data:`FRAME_INFERENCE_BY_NAME`.
+                      name: str | None = None, polish_iters: int = 0) -> FrameExpert:
+    """A frame expert from its safetensors file and the manifest beside it (sha256 checked); ``polish_iters``: see
+    :data:`FRAME_INFERENCE`.
 
     Raises:
         FileNotFoundError: weights or manifest missing.
@@ -102,7 +95,7 @@ def load_frame_expert(weights_path: str | os.PathLike, device: str | torch.devic
     net = net.to(device).eval().requires_grad_(False)
     train = manifest.get("train_config", {})
     path = frame_path(train.get("sigma_min", 0.1), train.get("sigma_max", 1.5))
-    return FrameExpert(net, path, name or weights_path.stem, manifest, polish_iters, polish_keep_hbonds)
+    return FrameExpert(net, path, name or weights_path.stem, manifest, polish_iters)
 
 
 def load_builtin_frames(name: str, device: str | torch.device = "cpu") -> FrameExpert:
@@ -111,8 +104,7 @@ def load_builtin_frames(name: str, device: str | torch.device = "cpu") -> FrameE
 
     if name not in FRAME_BUILTIN_NAMES:
         raise KeyError(f"unknown built-in frame model {name!r}; choose one of {', '.join(FRAME_BUILTIN_NAMES)}")
-    return load_frame_expert(BUILTIN_DIR / f"{name}.safetensors", device, name=f"builtin:{name}", **FRAME_INFERENCE,
-                             **FRAME_INFERENCE_BY_NAME[name])
+    return load_frame_expert(BUILTIN_DIR / f"{name}.safetensors", device, name=f"builtin:{name}", **FRAME_INFERENCE)
 
 
 def _earlier_commands(out: Path, init: FrameExpert | None) -> list[str]:

@@ -214,30 +214,19 @@ def denoise_frames(models: Sequence, weights: torch.Tensor, x: torch.Tensor, t: 
 
 def followed_models(models: Sequence, method: str, index: int) -> list:
     """The models a method's designs follow: ``single`` the one at ``index``, every other operator all of them (the
-    polish takes its settings from these, :func:`polish_settings`)."""
+    polish takes its step count from these)."""
     return [models[index]] if method == "single" else list(models)
-
-
-def polish_settings(models: Sequence):
-    """The polish of designs that follow ``models`` (one model alone, or a composition): the models' smallest
-    hydrogen-bond weight (``polish_keep_hbonds``; unset: the default), the conservative one (a stronger term keeps
-    more sheet but can leave clashes in other models' designs)."""
-    from superdiff.proteins.frame_polish import PolishSettings
-
-    default = PolishSettings().keep_hbonds
-    keep = [default if getattr(m, "polish_keep_hbonds", None) is None else float(m.polish_keep_hbonds) for m in models]
-    return PolishSettings(keep_hbonds=min(keep))
 
 
 def frame_atoms(models: Sequence, x: torch.Tensor) -> np.ndarray:
     """Backbone atoms ``[B, L, 4, 3]`` (Å) of frame states ``x``, polished
     (:func:`~superdiff.proteins.frame_polish.polish_frames`, the largest ``polish_iters`` of the models, 0: off,
-    with :func:`polish_settings`)."""
-    from superdiff.proteins.frame_polish import polish_frames
+    with the default :class:`~superdiff.proteins.frame_polish.PolishSettings`)."""
+    from superdiff.proteins.frame_polish import PolishSettings, polish_frames
 
     trans, rots = split(x.detach().cpu().double())
     trans = (trans - trans.mean(dim=1, keepdim=True)) * _coord_scale(models)
-    iters, settings = max(int(getattr(m, "polish_iters", 0)) for m in models), polish_settings(models)
+    iters, settings = max(int(getattr(m, "polish_iters", 0)) for m in models), PolishSettings()
     if iters:  # fixed-shape micro-batches (padded with copies), as the networks: bit-identical in any batch
         def polish(xb: torch.Tensor, _t: torch.Tensor) -> torch.Tensor:
             polished = polish_frames(*split(xb), iters, settings)
@@ -388,11 +377,23 @@ def sample_backbones(request: SamplingRequest, out: str | os.PathLike, device: s
     _coord_scale(models)
     out = Path(out)
     with folder_lock(out):
-        frame = _claim_folder(out, request, device)
+        frame = _claim_folder(out, request, device, polish_record(followed_models(models, request.method,
+                                                                                  request.index)))
         return _sample_missing(models, request, out, device, frame, progress)
 
 
-def _claim_folder(out: Path, request: SamplingRequest, device: torch.device) -> pd.DataFrame:
+def polish_record(models: Sequence) -> dict | None:
+    """What the designs that follow ``models`` are polished with (for their provenance): the step count and every
+    weight of :class:`~superdiff.proteins.frame_polish.PolishSettings`; ``None`` when they are not polished."""
+    iters = max(int(getattr(m, "polish_iters", 0)) for m in models)
+    if not (frame_models(models) and iters):
+        return None
+    from superdiff.proteins.frame_polish import PolishSettings
+
+    return {"iters": iters, **PolishSettings().to_dict()}
+
+
+def _claim_folder(out: Path, request: SamplingRequest, device: torch.device, polish: dict | None) -> pd.DataFrame:
     """Refuse a folder holding designs of other settings; write this run's provenance; return the designs table.
 
     A provenance file with no designs beside it (a run that failed before its first batch) does not bind the folder.
@@ -413,7 +414,7 @@ def _claim_folder(out: Path, request: SamplingRequest, device: torch.device) -> 
                              f"or a new --out for { {k: request.settings().get(k) for k in changed} }")
     write_json_atomic(prov_path, provenance({"request": request.settings(), "lengths": list(request.lengths),
                                              "num": request.num, "first_index": request.first_index,
-                                             "device": str(device)}))
+                                             "device": str(device), "polish": polish}))
     return frame
 
 

@@ -75,6 +75,23 @@ def test_sample_backbones_writes_full_backbone_pdbs(tmp_path, method):
         np.testing.assert_allclose(n_ca, 1.458, atol=2e-3)
 
 
+def test_the_shard_provenance_records_the_polish(tmp_path):
+    """A polished frame shard's provenance holds the polish's steps and weights (a design can be re-made from
+    it); an unpolished one says ``None``."""
+    import json
+
+    from superdiff.proteins.frame_polish import PolishSettings
+
+    polished, plain = tiny_expert(3), tiny_expert(4)
+    polished.polish_iters = 3
+    for model, out in ((polished, tmp_path / "a"), (plain, tmp_path / "b")):
+        sample_backbones(SamplingRequest(models=("tiny",), lengths=(16,), num=1, steps=2), out, models=[model],
+                         progress=False)
+    record = json.loads((tmp_path / "a" / "provenance.json").read_text())["settings"]["polish"]
+    assert record == {"iters": 3, **PolishSettings().to_dict()}
+    assert json.loads((tmp_path / "b" / "provenance.json").read_text())["settings"]["polish"] is None
+
+
 def test_frame_design_is_bit_identical_alone_or_in_a_batch():
     models = [tiny_expert(5), tiny_expert(6)]
     models[0].polish_iters = 10  # the polish runs in fixed micro-batches too

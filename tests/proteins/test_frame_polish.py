@@ -97,6 +97,19 @@ def test_retry_repolishes_only_the_unsound_designs():
     assert torch.equal(once[1], twice[1])
 
 
+def test_the_last_retry_uses_the_conservative_weights():
+    """The ladder: the settings as given, twice as long, then twice as long with :data:`CONSERVATIVE` (which holds
+    the hydrogen bonds at 0.3, not 10) and no further fallback; ``retry_factor = 0`` is one attempt."""
+    from superdiff.proteins.frame_polish import CONSERVATIVE
+
+    p = PolishSettings()
+    (first, n1), (again, n2), (last, n3) = p.attempts(100)
+    assert (first, n1, again, n2, n3) == (p, 100, p, 200, 200)
+    assert {k: getattr(last, k) for k in CONSERVATIVE} == CONSERVATIVE and last.keep_hbonds < p.keep_hbonds
+    assert last.fallback == {} and last.bond_weight == p.bond_weight
+    assert PolishSettings(retry_factor=0).attempts(100) == [(PolishSettings(retry_factor=0), 100)]
+
+
 def test_polish_clears_shallow_clashes_and_keeps_a_real_chains_structure():
     """A real chain squeezed by 8 % (contacts of 3.2 Å fall to 2.9 Å, bonds stretch at the junctions) comes back
     clash-free under the hydrogen-bond-exempt rule with ideal peptide bonds and its DSSP helix and strand."""
