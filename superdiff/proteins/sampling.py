@@ -332,11 +332,14 @@ def _traced(out: Path) -> set[tuple[int, int]]:
     return set(zip(frame["length"].astype(int), frame["design"].astype(int), strict=True))
 
 
-def _record_ess(path: Path, length: int, population: int, res: dict) -> None:
-    """Append one population's effective sample size per step to ``ess.parquet`` (atomic; a rerun replaces it)."""
+def _record_ess(path: Path, length: int, population: int, res: dict, request: SamplingRequest) -> None:
+    """Append one population's effective sample size per step to ``ess.parquet`` (atomic; a rerun replaces it), with
+    the resampling it ran under (``ess_threshold``: fraction of the population; ``resample_until``: t)."""
     steps = len(res["ess"])
     new = pd.DataFrame({"length": length, "population": population, "step": np.arange(steps),
-                        "t": res["t"][1:], "ess": res["ess"], "size": len(res["seeds"])})
+                        "t": res["t"][1:], "ess": res["ess"], "size": len(res["seeds"]),
+                        "ess_threshold": make_operator(request).ess_threshold,
+                        "resample_until": request.resample_until})
     _merge_rows(path, new, ["length", "population"], ["length", "population", "step"])
 
 
@@ -453,7 +456,7 @@ def _sample_batch(models: Sequence, request: SamplingRequest, out: Path, device:
         else:
             write_ca_pdb(out / f"{design_id(length, i)}.pdb", res["ca"][k])
     if res["ess"] is not None:
-        _record_ess(out / "ess.parquet", length, chunk[0], res)
+        _record_ess(out / "ess.parquet", length, chunk[0], res, request)
     traces = trace_rows(length, chunk, res, request.first_index)
     if len(traces):  # a traced design sampled again replaces its rows
         _merge_rows(out / TRACES, traces, ["length", "design"], ["length", "design", "step", "model"])

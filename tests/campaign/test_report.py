@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -181,6 +183,17 @@ def _ess(shard, populations=(0, 2), steps=5):
     pd.concat(rows, ignore_index=True).to_parquet(shard / "ess.parquet")
 
 
+def test_the_report_draws_the_resampling_the_shards_recorded():
+    """The ESS figure's threshold and resample-until lines come from the shards' own records (not the code's current
+    defaults); records that disagree, or predate the columns, draw no line."""
+    from superdiff.campaign.report.html import _resampling_settings
+
+    ess = pd.DataFrame({"ess": [2.0, 1.5], "ess_threshold": [0.5, 0.5], "resample_until": [0.2, 0.2]})
+    assert _resampling_settings(ess) == (0.5, 0.2)
+    assert _resampling_settings(ess.assign(ess_threshold=[0.5, 0.7])) == (None, 0.2)
+    assert _resampling_settings(ess[["ess"]]) == (None, None)
+
+
 def _full_backbone_evaluations(method_dir, ids, ss_methods):
     """Secondary-structure table with geometry checks and an inverse-fold table naming the model per design."""
     full = [m == "dssp" for m in ss_methods]
@@ -269,3 +282,10 @@ def test_html_report_has_the_ss_scatter_and_the_ess_plot_when_their_inputs_exist
     images = re.findall(r'<figure><img src="data:image/png;base64,[^"]+" alt="([^"]+)"', with_ess)
     assert any(alt.startswith("Effective sample size") for alt in images)
     assert any(alt.startswith("Helix versus strand") for alt in images)
+    # the report step runs without torch (the last job of a campaign: its start-up is on the critical path)
+    files = [str(tmp_path / name) for name in ("config.yaml", "designs.parquet", "summary.csv")]
+    code = ("import sys\nfrom superdiff.campaign.report.html import load_outputs, render\n"
+            f"render(load_outputs({files[0]!r}, protein_designs={files[1]!r}, protein_summary={files[2]!r}))\n"
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "False"

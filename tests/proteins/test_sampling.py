@@ -139,6 +139,7 @@ def test_product_of_experts_records_importance_weights(experts, tmp_path):
     assert all((tmp_path / pdb).stat().st_size > 0 for pdb in frame["pdb"])
     ess = pd.read_parquet(tmp_path / "ess.parquet")  # one row per step of the population, t decreasing
     assert len(ess) == 12 and (ess["size"] == 3).all() and ess["t"].is_monotonic_decreasing
+    assert (ess["ess_threshold"] == 0.5).all() and (ess["resample_until"] == request.resample_until).all()
     assert ((ess["ess"] >= 1.0) & (ess["ess"] <= 3.0 + 1e-9)).all()
     assert frame["ess_min"].iloc[0] == pytest.approx(ess["ess"].min())
     with pytest.raises(ValueError, match="Product weights has length 3"):

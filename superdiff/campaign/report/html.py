@@ -74,12 +74,14 @@ def shard_ess(designs: pd.DataFrame) -> pd.DataFrame | None:
     return pd.concat(frames, ignore_index=True) if frames else None
 
 
-def _resampling_settings() -> tuple[float | None, float | None]:
-    """The protein sampler's product resampling: ESS threshold (fraction of the population) and ``resample_until``."""
-    from superdiff.engine.operators import Product
-    from superdiff.proteins.sampling import PRODUCT_RESAMPLE_UNTIL
+def _resampling_settings(ess: pd.DataFrame) -> tuple[float | None, float | None]:
+    """The product resampling the shards ran under, from their ESS records: ESS threshold (fraction of the
+    population) and ``resample_until``; ``None`` where the records disagree or predate the columns."""
+    def one(column: str) -> float | None:
+        values = ess[column].dropna().unique() if column in ess else []
+        return float(values[0]) if len(values) == 1 else None
 
-    return Product().ess_threshold, PRODUCT_RESAMPLE_UNTIL
+    return one("ess_threshold"), one("resample_until")
 
 
 def figure_png(fig) -> str:
@@ -186,7 +188,7 @@ def render(outputs: CampaignOutputs) -> str:
                              "the secondary-structure method (left), and the log density under each expert (right; "
                              "AND designs should sit near the diagonal)."))
         if outputs.ess is not None:
-            threshold, until = _resampling_settings()
+            threshold, until = _resampling_settings(outputs.ess)
             parts.append(_figure(figures.effective_sample_size(outputs.ess, threshold, until),
                                  "Effective sample size of the product runs' SMC populations per step (one line per "
                                  "shard and batch), as a fraction of the population; a population is resampled "
