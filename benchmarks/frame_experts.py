@@ -41,11 +41,7 @@ from superdiff.proteins.frame_polish import PolishSettings, clash_limits, polish
 from superdiff.proteins.frames_backbone import atoms_from_frames, frames_from_atoms
 from superdiff.proteins.quality import backbone_geometry
 from superdiff.proteins.registry import load_model
-from superdiff.proteins.sampling import (
-    DEFAULT_STEPS,
-    SamplingRequest,
-    sample_length,
-)
+from superdiff.proteins.sampling import DEFAULT_STEPS, SamplingRequest, polish_steps, sample_length
 from superdiff.proteins.structure import MAX_CA_GAP
 
 METHODS = {"helix_frames": ("single", 0), "strand_frames": ("single", 1), "and": ("and", 0), "or": ("or", 0),
@@ -140,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     models = [load(spec) for spec in args.models]
-    iters = max(m.polish_iters for m in models)
+    iters = polish_steps(models)
     for m in models:
         m.polish_iters = 0  # raw samples; the polish is applied below, so both are reported
     print(f"{'method':>14s} {'polish':>6s} {'n':>3s} {'helix':>6s} {'strand':>6s} {'both≥.15':>8s} {'bonds':>6s} "

@@ -36,6 +36,7 @@ from torch import Tensor
 from superdiff.engine import so3
 from superdiff.proteins import ideal
 from superdiff.proteins.frames_backbone import atoms_from_frames, dihedral
+from superdiff.proteins.quality import BACKBONE_BOND_TOL, HEAVY_CLASH
 from superdiff.proteins.structure import MAX_CA_GAP
 
 #: the weights of the conservative polish, the last resort for designs the default's hydrogen-bond hold leaves
@@ -194,18 +195,19 @@ def hbond_energy(atoms: Tensor) -> tuple[Tensor, Tensor]:
 NEIGHBOUR_SKIN = 0.5
 
 
-#: the evaluation's tolerances the retry checks: peptide bond within this of ideal (Å), clashes at 3.0 Å and N–O
-#: pairs at 2.5 Å for residues more than 3 apart (the benchmark's hydrogen-bond-exempt rule)
-PEPTIDE_TOL, SOUND_CLASH, SOUND_HBOND = 0.05, 3.0, 2.5
+#: Å: N–O pairs of residues more than 3 apart may come this close in a sound design (the benchmark's
+#: hydrogen-bond-exempt rule; other heavy-atom pairs: the evaluation's ``HEAVY_CLASH``)
+SOUND_HBOND = 2.5
 
 
 def unsound(atoms: Tensor) -> Tensor:
-    """Which backbones ``[B, L, 4, 3]`` (Å) have a chain break (a Cα gap > ``MAX_CA_GAP``), a peptide bond more than
-    ``PEPTIDE_TOL`` off ideal, or a heavy-atom clash (:data:`SOUND_CLASH`, :data:`SOUND_HBOND`); bool ``[B]``."""
+    """Which backbones ``[B, L, 4, 3]`` (Å) have a chain break (a Cα gap > ``MAX_CA_GAP``), a peptide bond off ideal
+    by more than the evaluation's ``BACKBONE_BOND_TOL``, or a heavy-atom clash (``HEAVY_CLASH``, N–O pairs
+    :data:`SOUND_HBOND`); bool ``[B]``."""
     with torch.no_grad():
         gap = (atoms[:, 1:, 1] - atoms[:, :-1, 1]).norm(dim=-1).amax(-1) > MAX_CA_GAP
-        peptide = ((atoms[:, :-1, 2] - atoms[:, 1:, 0]).norm(dim=-1) - ideal.C_N).abs().amax(-1) > PEPTIDE_TOL
-        limits = clash_limits(atoms.shape[1], SOUND_CLASH, atoms.dtype, SOUND_HBOND).to(atoms.device)
+        peptide = ((atoms[:, :-1, 2] - atoms[:, 1:, 0]).norm(dim=-1) - ideal.C_N).abs().amax(-1) > BACKBONE_BOND_TOL
+        limits = clash_limits(atoms.shape[1], HEAVY_CLASH, atoms.dtype, SOUND_HBOND).to(atoms.device)
         b, _, _ = close_pairs(atoms, limits)
         clash = torch.zeros(atoms.shape[0], dtype=torch.bool, device=atoms.device)
         clash[b] = True

@@ -218,15 +218,20 @@ def followed_models(models: Sequence, method: str, index: int) -> list:
     return [models[index]] if method == "single" else list(models)
 
 
+def polish_steps(models: Sequence) -> int:
+    """The polish's Adam steps for designs that follow ``models``: the largest ``polish_iters`` (0: not polished)."""
+    return max(int(getattr(m, "polish_iters", 0)) for m in models)
+
+
 def frame_atoms(models: Sequence, x: torch.Tensor) -> np.ndarray:
     """Backbone atoms ``[B, L, 4, 3]`` (Å) of frame states ``x``, polished
-    (:func:`~superdiff.proteins.frame_polish.polish_frames`, the largest ``polish_iters`` of the models, 0: off,
-    with the default :class:`~superdiff.proteins.frame_polish.PolishSettings`)."""
+    (:func:`~superdiff.proteins.frame_polish.polish_frames`, :func:`polish_steps` steps, 0: off, with the default
+    :class:`~superdiff.proteins.frame_polish.PolishSettings`)."""
     from superdiff.proteins.frame_polish import PolishSettings, polish_frames
 
     trans, rots = split(x.detach().cpu().double())
     trans = (trans - trans.mean(dim=1, keepdim=True)) * _coord_scale(models)
-    iters, settings = max(int(getattr(m, "polish_iters", 0)) for m in models), PolishSettings()
+    iters, settings = polish_steps(models), PolishSettings()
     if iters:  # fixed-shape micro-batches (padded with copies), as the networks: bit-identical in any batch
         def polish(xb: torch.Tensor, _t: torch.Tensor) -> torch.Tensor:
             polished = polish_frames(*split(xb), iters, settings)
@@ -388,7 +393,7 @@ def sample_backbones(request: SamplingRequest, out: str | os.PathLike, device: s
 def polish_record(models: Sequence) -> dict | None:
     """What the designs that follow ``models`` are polished with (for their provenance): the step count and every
     weight of :class:`~superdiff.proteins.frame_polish.PolishSettings`; ``None`` when they are not polished."""
-    iters = max(int(getattr(m, "polish_iters", 0)) for m in models)
+    iters = polish_steps(models)
     if not (frame_models(models) and iters):
         return None
     from superdiff.proteins.frame_polish import PolishSettings
