@@ -149,9 +149,10 @@ def check_contract(models: Sequence, operator: Operator, etas: Sequence[float], 
         raise ValueError(f"{operator!r} needs the full-noise SDE (method='sde', noise_scale=1), got "
                          f"method={method!r}, noise_scale={sorted(set(etas))[:3]}")
     if guidance is not None and guidance.active and operator.feynman_kac:
+        how = ("multiply its exponents by w" if guidance.unconditional is None else
+               "add the unconditional model as a factor with exponent 1 − w Σc and scale the others by w")
         raise ValueError(f"{operator!r} cannot run inside guidance: its importance weights assume the drift "
-                         "Σ c_i s_i. Guidance is itself a product: add the unconditional model as a factor with "
-                         "exponent 1 − w Σc and scale the others by w")
+                         f"Σ c_i s_i. Guidance is itself a product: {how}")
     operator.validate(len(models))
 
 
@@ -391,7 +392,7 @@ def _evaluate(plan: _Plan, x: Tensor, t: float, k: int) -> _Scores:
     if k > 0 and not torch.isfinite(scores).all():
         _check_scores(outs, x, k, t, plan.models, tangent)
     s_u = None
-    if plan.guidance is not None:
+    if plan.guidance is not None and plan.guidance.unconditional is not None:  # None: flat, s_u = 0
         with torch.no_grad():
             out_u = call_in_micro_batches(plan.guidance.unconditional, x, t_batch, plan.model_batch)
         if k == 0 or not torch.isfinite(out_u).all():
@@ -485,7 +486,8 @@ def _step(plan: _Plan, state: _State, noise: NoiseSource, k: int) -> None:
     scores = ev.scores.detach()
     velocity = comb.score
     if plan.guidance is not None:
-        velocity = plan.guidance.velocity(comb.score, ev.unconditional if root is None else ev.unconditional * root)
+        s_u = ev.unconditional if root is None or ev.unconditional is None else ev.unconditional * root
+        velocity = plan.guidance.velocity(comb.score, s_u)
     if root is None:
         dx = (-f + plan.lam(k) * g2 * velocity) * dtau + comb.noise
     else:  # the operator answered in whitened coordinates: G Σ κ s = g · (Σ κ s̃), noise = g · ξ̃

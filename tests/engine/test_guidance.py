@@ -41,6 +41,41 @@ def test_guided_single_gaussian_matches_closed_form():
     assert rms_800 < 0.6 * rms_200
 
 
+def test_sharpening_matches_closed_form():
+    """A flat unconditional density (sharpening, drift w s) on data N(m, I) under VP: the reverse SDE is linear, its
+    mean stays α m and its variance solves v' = (2w − 1) β v − β, so at t_min
+    v = v* + (1 − v*) (α_1 / α_tmin)^(2(2w − 1)) with v* = 1 / (2w − 1) (0.5 at w = 1.5: a lower temperature). The
+    log density tracked is still the model's own, exact up to the Euler error (which shrinks with the steps)."""
+    cond = GaussianMixture([1.0, -0.5], 1.0, schedule=SCHED)
+    x0 = torch.randn(4000, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    w, t_min = 1.5, 1e-3
+    errors = {}
+    for steps in (200, 800):
+        res = superdiff.sample([cond], SCHED, superdiff.Single(0), x_init=x0, steps=steps, dtype=torch.float64,
+                               t_min=t_min, generator=torch.Generator().manual_seed(1),
+                               guidance=superdiff.Guidance(None, w))
+        error = res.log_q[:, 0] - cond.log_prob(res.x, t_min)
+        errors[steps] = (error.mean().item(), error.pow(2).mean().sqrt().item())
+    alpha_min, alpha_1 = (SCHED.log_alpha(torch.tensor(t)).exp().item() for t in (t_min, 1.0))
+    v_star = 1.0 / (2 * w - 1)
+    variance = v_star + (1 - v_star) * (alpha_1 / alpha_min) ** (2 * (2 * w - 1))
+    mean = alpha_min * torch.tensor([1.0, -0.5], dtype=torch.float64)
+    torch.testing.assert_close(res.x.mean(0), mean, atol=0.04, rtol=0)
+    torch.testing.assert_close(res.x.var(0), torch.full((2,), variance, dtype=torch.float64), atol=0.04, rtol=0)
+    (mean_200, rms_200), (mean_800, rms_800) = errors[200], errors[800]
+    assert abs(mean_800) < 0.1 and abs(mean_800) < 0.5 * abs(mean_200)
+    assert rms_800 < 0.6 * rms_200
+
+
+def test_sharpened_and_keeps_log_densities_equal_and_product_refuses():
+    a, b, _ = _models()
+    res = _sample([a, b], superdiff.And(curvature_correction=False), superdiff.Guidance(None, 1.5), list(range(16)),
+                  100)
+    assert (res.log_q[:, 0] - res.log_q[:, 1]).abs().max() < 1e-6
+    with pytest.raises(ValueError, match="multiply its exponents by w"):
+        _sample([a, b], superdiff.Product(), superdiff.Guidance(None, 1.5), [1], 5)
+
+
 def test_guided_and_keeps_log_densities_equal():
     """Under guidance w = 3 the AND step changes both conditional log densities by the same amount and lands
     between the two modes (x_1 near 0), unlike a single condition; with κ solved as if unguided it does not."""
