@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from superdiff.campaign.config import read_campaign
 from superdiff.files.atomic import write_json_atomic
 from superdiff.files.provenance import provenance
 from superdiff.proteins.backbone_set import dssp, load_backbone_set
@@ -100,12 +101,12 @@ def load(spec: str):
     return load_model(spec)
 
 
-def run_method(models, name: str, lengths, num: int, steps: int, seed: int,
-               noise_scale: float = 1.0) -> tuple[list[np.ndarray], float]:
+def run_method(models, name: str, lengths, num: int, steps: int, seed: int, noise_scale: float = 1.0,
+               sharpen: float = 1.0) -> tuple[list[np.ndarray], float]:
     """Raw (unpolished) backbones of one method and the seconds they took."""
     method, index = METHODS[name]
     request = SamplingRequest(models=("helix", "strand"), method=method, index=index, seed=seed, steps=steps,
-                              noise_scale=noise_scale)
+                              noise_scale=noise_scale, sharpen=sharpen)
     start, atoms = time.perf_counter(), []
     for length in lengths:
         for first in range(0, num, 8):
@@ -132,8 +133,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--noise-scale", type=float, default=1.0,
                         help="η of the reverse SDE (1: the sampler's default; < 1 less noise per step)")
+    parser.add_argument("--sharpen", type=float, default=None,
+                        help="w: the drift follows w x the composed score (default: config/config.yaml's)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "out" / "frame_experts.json"))
     args = parser.parse_args(argv)
+    if args.sharpen is None:
+        args.sharpen = read_campaign(Path(__file__).parents[1] / "config" / "config.yaml").proteins.sharpen
     torch.set_num_threads(args.threads)
     models = [load(spec) for spec in args.models]
     iters = polish_steps(models)
@@ -145,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     results = {"reference": {"raw": reference, "polished": reference, "seconds": 0.0}}
     print_row("reference", "real", reference["summary"], 0.0)
     for name in args.methods:
-        atoms, seconds = run_method(models, name, args.lengths, args.num, args.steps, args.seed, args.noise_scale)
+        atoms, seconds = run_method(models, name, args.lengths, args.num, args.steps, args.seed, args.noise_scale,
+                                     args.sharpen)
         results[name] = {"raw": evaluate(atoms), "polished": evaluate(polished(atoms, iters, PolishSettings())),
                          "seconds": seconds}
         for kind in ("raw", "polished"):

@@ -71,6 +71,9 @@ class ProteinMethod(_Strict):
         None, ge=1, description="and: compute the curvature term every k-th step and extrapolate it in between "
                                 "(default 1: every step, exact; 8-12 cost <= 1.5x average, docs/engine.md)."
     )
+    sharpen: float | None = Field(
+        None, gt=0, allow_inf_nan=False,
+        description="This method's sharpening w (default: the campaign's 'sharpen').")
 
     @model_validator(mode="after")
     def _fields_fit_operator(self) -> ProteinMethod:
@@ -151,6 +154,10 @@ class Proteins(_Strict):
     lengths: list[Annotated[int, Field(ge=8, le=1000)]] = Field(..., min_length=1, description="Residues.")
     seeds: SeedRange
     steps: int = Field(PROTEIN_STEPS, ge=2, description="Reverse-SDE steps.")
+    sharpen: float = Field(
+        1.0, gt=0, allow_inf_nan=False,
+        description="Sharpening w: the drift follows w x the composed score, a lower-temperature sampler (product: "
+                    "its exponents x w); 1 samples the composition exactly. Log densities stay exact either way.")
     record_trajectories: bool = Field(
         True, description="Show the kappa and log-density paths (each method's first two designs at the shortest "
                           "length, kept by the sampling shards) in the report.")

@@ -10,7 +10,7 @@ conditions, steps, device and seed, and the fingerprint of the weights it sample
      "proteins": {"and": {"operator": "and", "models": ["builtin:helix", "builtin:strand"],
                           "model_fingerprints": ["<sha256>", "<sha256>"], "index": 0, "temperature": 1.0,
                           "bias": null, "exponents": null, "resample": true, "curvature_every": 1,
-                          "steps": 200, "seed": 0, "device": "cpu"}},
+                          "steps": 200, "sharpen": 1.0, "seed": 0, "device": "cpu"}},
      "molecules": {"and": {"operator": "and", "conditions": ["gsk3b", "druglike"],
                            "weights_fingerprint": "<sha256>", "index": 0, "guidance": 2.0,
                            "curvature_correction": true, "curvature_every": 1, "and_target": "typical",
@@ -73,6 +73,7 @@ def protein_method(campaign: Campaign, method: ProteinMethod, fingerprints: list
             "index": pick(method.index, "index"), "temperature": pick(method.temperature, "temperature"),
             "bias": method.bias, "exponents": method.weights, "resample": pick(method.resample, "resample"),
             "curvature_every": pick(method.curvature_every, "curvature_every"), "steps": proteins.steps,
+            "sharpen": proteins.sharpen if method.sharpen is None else method.sharpen,
             "seed": campaign.seed, "device": campaign.device}
 
 
@@ -113,7 +114,7 @@ def method_json(methods: dict[str, Any], domain: str, name: str) -> str:
 #: keys every entry of a domain has (what the samplers read)
 ENTRY_KEYS = {
     "proteins": {"operator", "models", "model_fingerprints", "index", "temperature", "bias", "exponents", "resample",
-                 "curvature_every", "steps", "seed", "device"},
+                 "curvature_every", "steps", "sharpen", "seed", "device"},
     "molecules": {"operator", "conditions", "weights_fingerprint", "index", "guidance", "curvature_correction",
                   "curvature_every",
                   "and_target", "exponents", "steps", "seed", "device", "latent_model"},

@@ -132,7 +132,7 @@ METHOD_FLAGS = {
     "temperature": ("--temperature", "temperature"), "bias": ("--bias", "bias"),
     "weights": ("--exponent", "exponents"), "resample": ("--no-resample", "resample"), "seed": ("--seed", "seed"),
     "steps": ("--steps", "steps"), "device": ("--device", "device"),
-    "curvature_every": ("--curvature-every", "curvature_every"),
+    "curvature_every": ("--curvature-every", "curvature_every"), "sharpen": ("--sharpen", "sharpen"),
 }
 
 
@@ -143,7 +143,8 @@ def _method_defaults() -> dict[str, Any]:
     request = SamplingRequest(models=())
     return {"model": None, "method": request.method, "index": request.index, "temperature": request.temperature,
             "bias": None, "weights": None, "resample": request.resample, "seed": request.seed,
-            "steps": request.steps, "device": "cpu", "curvature_every": request.curvature_every}
+            "steps": request.steps, "device": "cpu", "curvature_every": request.curvature_every,
+            "sharpen": request.sharpen}
 
 
 def add_method_arguments(p: argparse.ArgumentParser) -> None:
@@ -165,6 +166,9 @@ def add_method_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--curvature-every", type=int, default=None,
                    help="and: compute the curvature term every k-th step, extrapolated between (default "
                         f"{d['curvature_every']}: every step, exact)")
+    g.add_argument("--sharpen", type=float, default=None,
+                   help="w > 0: the drift follows w x the composed score, a lower-temperature sampler (product: "
+                        f"exponents x w); log densities stay exact (default {d['sharpen']}: none)")
     g.add_argument("--seed", type=int, default=None, help=f"campaign seed (default {d['seed']})")
     g.add_argument("--steps", type=int, default=None, help=f"reverse-SDE steps (default {d['steps']})")
     g.add_argument("--device", default=None, help=f"torch device (default {d['device']})")
@@ -186,7 +190,7 @@ def sampling_request(args: argparse.Namespace):
         bias=tuple(s["bias"]) if s["bias"] else None, weights=tuple(s["weights"]) if s["weights"] else None,
         resample=s["resample"], curvature_every=s["curvature_every"], lengths=tuple(args.length), num=args.num,
         first_index=args.first_index, seed=s["seed"], steps=s["steps"], batch_size=args.batch_size, t_min=args.t_min,
-        noise_scale=args.noise_scale,
+        noise_scale=args.noise_scale, sharpen=s["sharpen"],
     )
     return request, s["device"]
 

@@ -18,6 +18,7 @@ Frame models (``frames = True``, e.g. ``builtin:helix_frames``) are sampled in
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -77,6 +78,9 @@ class SamplingRequest:
     batch_size: int = 16
     denoise: bool = True
     noise_scale: float = 1.0
+    #: w: the drift follows w × the composed score (sharpening, lower temperature; 1: exact; the log densities stay
+    #: exact either way); product multiplies its exponents by w instead (then exact via SMC)
+    sharpen: float = 1.0
 
     def validate(self) -> None:
         if not self.models:
@@ -95,6 +99,8 @@ class SamplingRequest:
             raise ValueError(f"steps must be >= 1, got {self.steps}")
         if not 0.0 <= self.noise_scale <= 1.0:
             raise ValueError(f"noise_scale must lie in [0, 1], got {self.noise_scale}")
+        if not (math.isfinite(self.sharpen) and self.sharpen > 0):
+            raise ValueError(f"sharpen must be a finite number > 0 (1: no sharpening), got {self.sharpen}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.curvature_every < 1:
@@ -122,10 +128,21 @@ def make_operator(request: SamplingRequest) -> engine.Operator:
     bias = list(request.bias) if request.bias else None
     if request.method == "and" and bias is not None and len(bias) == 1:
         bias = bias[0]
-    weights = list(request.weights) if request.method == "product" and request.weights else None
+    weights = None
+    if request.method == "product" and (request.weights or request.sharpen != 1.0):
+        # sharpening a product is the product with every exponent times w (exact, unlike a drift scale under SMC)
+        weights = [request.sharpen * c for c in (request.weights or [1.0] * len(request.models))]
     return engine.make_operator(request.method, index=request.index, temperature=request.temperature, bias=bias,
                                 weights=weights, resample=request.resample, resample_until=request.resample_until,
                                 curvature_every=request.curvature_every)
+
+
+def sharpening(request: SamplingRequest) -> engine.Guidance | None:
+    """The engine's sharpening (guidance against a flat density, :class:`~superdiff.engine.guidance.Guidance`) for
+    ``request.sharpen`` (None when 1, and for ``product``, which takes it in its exponents)."""
+    if request.sharpen == 1.0 or request.method == "product":
+        return None
+    return engine.Guidance(None, request.sharpen)
 
 
 def _final_weights(request: SamplingRequest, log_q: torch.Tensor) -> torch.Tensor:
@@ -264,7 +281,7 @@ def sample_length(models: Sequence, request: SamplingRequest, length: int, indic
     result = engine.sample(
         list(models), schedule, make_operator(request), shape=shape, steps=request.steps, t_min=request.t_min,
         seeds=seeds, space=space, record=True, progress=progress, device=device, model_batch=MODEL_BATCH,
-        noise_scale=request.noise_scale,
+        noise_scale=request.noise_scale, guidance=sharpening(request),
     )
     x, out = result.x, {}
     if request.denoise:

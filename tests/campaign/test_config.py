@@ -102,6 +102,8 @@ def test_missing_key_is_named():
     (lambda d: d["molecules"]["methods"]["average"].update(curvature_every=4),
      "'curvature_every' is only allowed with operator 'and', not 'average'"),
     (lambda d: d["proteins"].update(lengths=[50, 50]), "lengths must be distinct, got [50, 50]"),
+    (lambda d: d["proteins"].update(sharpen=0), "proteins.sharpen: got 0; Input should be greater than 0"),
+    (lambda d: d["proteins"]["methods"]["and"].update(sharpen=-1.5), "proteins.methods.and.sharpen: got -1.5"),
     (lambda d: d["molecules"].update(conditions=["gsk3b", "egfr"]), "molecules.conditions.1: got \"egfr\""),
     (lambda d: d.update(device="gpu"), "device must be 'cpu', 'cuda', 'cuda:N' or 'mps', got 'gpu'"),
     (lambda d: d.update(campaign="My Campaign"), "campaign: got \"My Campaign\""),

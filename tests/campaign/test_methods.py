@@ -26,9 +26,9 @@ CONFIGS = sorted([ROOT / "config" / "config.yaml", ROOT / ".test" / "config" / "
 #: one campaign that sets every knob away from its default
 EVERY_KNOB = {
     "campaign": "knobs", "device": "cpu", "seed": 7,
-    "proteins": {"models": ["builtin:helix", "builtin:strand"], "lengths": [20], "steps": 4,
+    "proteins": {"models": ["builtin:helix", "builtin:strand"], "lengths": [20], "steps": 4, "sharpen": 1.1,
                  "seeds": {"count": 2, "shard_size": 2},
-                 "methods": {"strand": {"operator": "single", "index": 1},
+                 "methods": {"strand": {"operator": "single", "index": 1, "sharpen": 1.2},
                              "or_t": {"operator": "or", "temperature": 0.5, "bias": [0.0, 1.0]},
                              "and_b": {"operator": "and", "bias": [0.25], "curvature_every": 8},
                              "anti": {"operator": "product", "weights": [1.0, -0.5], "resample": False}}},
@@ -51,6 +51,7 @@ def protein_flags(campaign, name: str) -> list[str]:
     args += [a for w in m.weights or [] for a in ("--exponent", str(w))]
     args += ["--no-resample"] if m.resample is False else []
     args += ["--curvature-every", str(m.curvature_every)] if m.curvature_every is not None else []
+    args += ["--sharpen", str(p.sharpen if m.sharpen is None else m.sharpen)]
     return [*args, "--steps", str(p.steps), "--seed", str(campaign.seed), "--device", campaign.device]
 
 
@@ -123,6 +124,7 @@ def test_every_knob_reaches_the_request(tmp_path):
     assert request("or_t").temperature == 0.5 and request("or_t").bias == (0.0, 1.0)
     assert request("and_b").bias == (0.25,) and request("and_b").curvature_every == 8
     assert request("or_t").curvature_every == 1
+    assert request("strand").sharpen == 1.2 and request("or_t").sharpen == 1.1  # per method, else the campaign's
     assert repr(make_operator(request("and_b"))) == "And(bias=0.25, curvature_correction=True, curvature_every=8)"
     assert request("anti").weights == (1.0, -0.5) and request("anti").resample is False
     mol = sample_settings(_parse(["sample-molecules", "--methods", str(methods), "--method-name", "and_d",

@@ -126,7 +126,7 @@ def test_html_summary(tmp_path):
     summary = method_summary(designs, {}, refold_note="Refolding is off: x")
     # the HTML page: self-contained, says why designability is missing, shows the figures
     config = {"campaign": "t", "description": "unit", "device": "cpu",
-              "proteins": {"enabled": True, "models": ["a", "b"], "lengths": [24], "steps": 5,
+              "proteins": {"enabled": True, "models": ["a", "b"], "lengths": [24], "steps": 5, "sharpen": 1.5,
                            "seeds": {"count": 4}, "evaluation": {"refold": {"enabled": False,
                                                                             "reason_off": "no weights offline"}}},
               "report": {"structure_pictures": 2}}
@@ -141,6 +141,7 @@ def test_html_summary(tmp_path):
                        protein_summary=tmp_path / "summary.csv", trajectories=[tmp_path / "traj.parquet"])
     page = render(out)
     assert "Refolding is off." in page and "no weights offline" in page
+    assert "5 steps; sharpening w = 1.5" in page
     assert len(re.findall(r'<img src="data:image/png;base64,', page)) >= 5
     assert not re.search(r'(src|href)="https?://', page)
 

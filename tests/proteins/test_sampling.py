@@ -112,6 +112,37 @@ def test_bad_requests():
         SamplingRequest(models=SPECS, index=2).validate()
     with pytest.raises(ValueError, match="num must be >= 1"):
         SamplingRequest(models=SPECS, num=0).validate()
+    with pytest.raises(ValueError, match=r"sharpen must be a finite number > 0 \(1: no sharpening\), got 0.0"):
+        SamplingRequest(models=SPECS, sharpen=0.0).validate()
+
+
+@pytest.mark.parametrize("method", ["single", "and"])
+def test_sharpening_is_the_engines_flat_guidance(experts, method):
+    """``sharpen = w`` samples with the drift w × the composed score: the engine's guidance against a flat density,
+    the same bits as calling the engine with it; the log densities are still the models' own."""
+    import superdiff.engine as engine
+    from superdiff.proteins.sampling import MODEL_BATCH, make_operator
+
+    request = SamplingRequest(models=SPECS, method=method, seed=5, steps=10, sharpen=1.5, denoise=False)
+    ours = sample_length(experts, request, 24, [0, 1], torch.device("cpu"))
+    seeds = [design_seed(5, 24, i) for i in (0, 1)]
+    ref = engine.sample(list(experts), engine.VPLinear(), make_operator(request), shape=(24, 3), steps=10,
+                        t_min=request.t_min, seeds=seeds, space=engine.CentredCoordinates(), model_batch=MODEL_BATCH,
+                        guidance=engine.Guidance(None, 1.5))
+    np.testing.assert_allclose(ours["log_q"], ref.log_q.numpy(), rtol=0, atol=1e-9)
+    plain = sample_length(experts, SamplingRequest(models=SPECS, method=method, seed=5, steps=10, denoise=False),
+                          24, [0, 1], torch.device("cpu"))
+    assert np.abs(plain["ca"] - ours["ca"]).max() > 0.1
+
+
+def test_a_sharpened_product_raises_its_exponents():
+    from superdiff.proteins.sampling import make_operator, sharpening
+
+    request = SamplingRequest(models=SPECS, method="product", sharpen=1.5)
+    assert make_operator(request).weights == [1.5, 1.5] and sharpening(request) is None
+    weighted = SamplingRequest(models=SPECS, method="product", weights=(1.0, -0.5), sharpen=2.0)
+    assert make_operator(weighted).weights == [2.0, -1.0]
+    assert make_operator(SamplingRequest(models=SPECS, method="product")).weights is None
 
 
 @pytest.mark.slow

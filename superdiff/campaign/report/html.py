@@ -165,7 +165,9 @@ def render(outputs: CampaignOutputs) -> str:
         experts = ", ".join(f"<code>{html.escape(m)}</code> (expert {i})" for i, m in enumerate(models))
         n_seeds = prot.get("seeds", {}).get("count")
         parts.append(f"<p>Experts: {experts}; lengths {prot.get('lengths')}; {n_seeds} seeds per method and "
-                     f"length; {prot.get('steps')} steps.</p>")
+                     f"length; {prot.get('steps')} steps; sharpening w = {prot.get('sharpen', 1.0)} (the drift "
+                     "follows w × the composed score; 1 samples the compositions exactly; methods may override "
+                     "it: <code>methods.json</code>).</p>")
         refold = (prot.get("evaluation") or {}).get("refold") or {}
         if not refold.get("enabled"):
             parts.append(f"<div class='note'><b>Refolding is off.</b> {html.escape(refold.get('reason_off', ''))} "
