@@ -41,7 +41,10 @@ from superdiff.proteins.structure import MAX_CA_GAP
 
 #: the weights of the conservative polish, the last resort for designs the default's hydrogen-bond hold leaves
 #: unsound (it gives up more of the sampled sheets and helices; see :class:`PolishSettings`)
-CONSERVATIVE = {"keep_hbonds": 0.3, "clash_weight": 10.0, "angle_weight": 10.0, "omega_weight": 10.0}
+#: bonds at 100, not the default 1000: one sharpened design of 96 needed them to close its last chain break
+#: (2026-12-05; the stiff bonds pinned a junction behind a clash)
+CONSERVATIVE = {"keep_hbonds": 0.3, "clash_weight": 10.0, "angle_weight": 10.0, "omega_weight": 10.0,
+                "bond_weight": 100.0}
 
 
 @dataclass(frozen=True)
@@ -51,24 +54,27 @@ class PolishSettings:
     The defaults are the built-ins' (chosen on the benchmark's designs, ``benchmarks/frame_experts.py``): 2000 Adam
     steps (``polish_iters``) at lr 0.02 (Å, and radians for the rotations), linearly decayed, move a frame up to
     ~10 Å, enough to close the stretched junctions the old 300 steps at lr 0.01 (~1.5 Å at most) left as chain
-    breaks. Bonds weigh 100. The hydrogen-bond hold weighs 10, with clashes, the junction angles and ω at 30 so the
-    hold does not buy its bonds with clashes or Cα–Cα off 3.8 Å: against the :data:`CONSERVATIVE` 0.3 / 10 / 10 / 10
-    it keeps DSSP strand 0.18 of the strand expert's 0.26 (0.10 conservative), helix 0.82 of the helix expert's
-    0.78 (0.77) and AND's 0.24 / 0.06 (0.21 / 0.03), every design sound but one average design that only the
-    conservative weights make sound (2026-12-05, 16 designs per method). Clash limits 0.2 Å beyond the benchmark's
-    rule and 2000 steps (both needed) leave the designs clash-free under the hydrogen-bond-exempt rule; 0.1 Å and
-    1000 steps left shallow overlaps in 6–25 % of them.
+    breaks. The hydrogen-bond hold weighs 30, so the sampled sheets survive; bonds (1000), the junction angles and ω
+    (200 each) and clashes (100) weigh enough that the hold does not buy its bonds with a stretched peptide, a clash
+    or Cα–Cα off 3.8 Å, and the first pass leaves fewer designs unsound than session 14's weights (hold 10, bonds
+    100, the rest 30): the sharpened (w = 1.5) strand expert's 16 designs took 19 s against 48 s, keeping the same
+    DSSP strand (0.23 of the raw 0.33). 3000 steps kept 0.26 and 4000 (with bonds 300, angles and ω 100) 0.28, but
+    each took the default campaign over its 8-minute budget (502 s, 506 s): the polish is bound by per-operation
+    overhead, so a retry of one design costs what a batch of 8 does per step. Bonds at 300 with angles and ω at 100
+    left Cα–Cα off 3.8 ± 0.1 Å for 1.5 % of the helix expert's pairs (2026-12-05). Clash limits 0.2 Å beyond the
+    benchmark's rule leave the designs clash-free under the hydrogen-bond-exempt rule; 0.1 Å left shallow overlaps
+    in 6–25 % of them.
     """
 
     lr: float = 0.02
     restraint: float = 0.01  # per Å² of frame translation
-    bond_weight: float = 100.0
-    angle_weight: float = 30.0  # the two junction angles, per (Δcos)²
-    omega_weight: float = 30.0
+    bond_weight: float = 1000.0
+    angle_weight: float = 200.0  # the two junction angles, per (Δcos)²
+    omega_weight: float = 200.0
     clash: float = 3.2  # Å
     hbond: float = 2.7  # Å, N–O pairs
-    clash_weight: float = 30.0
-    keep_hbonds: float = 10.0  # weight of the hydrogen-bond term (0: off)
+    clash_weight: float = 100.0
+    keep_hbonds: float = 30.0  # weight of the hydrogen-bond term (0: off)
     keep_floor: float = -1.0  # kcal/mol: stronger sampled hydrogen bonds may relax to this
     #: the retries of designs a polish leaves unsound take this many times its steps (0: no retry)
     retry_factor: float = 2.0
@@ -191,8 +197,9 @@ def hbond_energy(atoms: Tensor) -> tuple[Tensor, Tensor]:
 
 
 #: Å: the polish's clash neighbour list holds the pairs within their limit plus this, and is rebuilt once an atom
-#: has moved half of it (so no pair outside the list can have come inside its limit: the energy is exact)
-NEIGHBOUR_SKIN = 0.5
+#: has moved half of it (so no pair outside the list can have come inside its limit: the energy is exact). 1.5 Å
+#: rebuilds it every ~10 steps instead of every ~3 at 0.5 Å: 28 % less time, the same bits (the extra pairs add 0)
+NEIGHBOUR_SKIN = 1.5
 
 
 #: Å: N–O pairs of residues more than 3 apart may come this close in a sound design (the benchmark's

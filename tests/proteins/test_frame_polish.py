@@ -99,14 +99,15 @@ def test_retry_repolishes_only_the_unsound_designs():
 
 def test_the_last_retry_uses_the_conservative_weights():
     """The ladder: the settings as given, twice as long, then twice as long with :data:`CONSERVATIVE` (which holds
-    the hydrogen bonds at 0.3, not 10) and no further fallback; ``retry_factor = 0`` is one attempt."""
+    the hydrogen bonds at 0.3, not 30, and softens the bonds) and no further fallback; the rest of the settings
+    carry over; ``retry_factor = 0`` is one attempt."""
     from superdiff.proteins.frame_polish import CONSERVATIVE
 
     p = PolishSettings()
     (first, n1), (again, n2), (last, n3) = p.attempts(100)
     assert (first, n1, again, n2, n3) == (p, 100, p, 200, 200)
     assert {k: getattr(last, k) for k in CONSERVATIVE} == CONSERVATIVE and last.keep_hbonds < p.keep_hbonds
-    assert last.fallback == {} and last.bond_weight == p.bond_weight
+    assert last.fallback == {} and last.bond_weight < p.bond_weight and last.lr == p.lr and last.clash == p.clash
     assert PolishSettings(retry_factor=0).attempts(100) == [(PolishSettings(retry_factor=0), 100)]
 
 
