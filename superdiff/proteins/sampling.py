@@ -267,10 +267,10 @@ def sample_length(models: Sequence, request: SamplingRequest, length: int, indic
     Returns a dict with ``ca`` (``[B, L, 3]`` numpy, Å), for frame models also ``atoms`` (``[B, L, 4, 3]``, N, CA,
     C, O in Å), ``log_q`` (``[B, M]``), ``kappa_mean`` and ``kappa_final`` (``[B, M]``), ``seeds`` (``[B]``), the
     grid ``t`` (``[steps + 1]``) and, for ``product``, ``log_w`` (``[B]``, final importance log weights) and ``ess``
-    (``[steps]``, the population's effective sample size per step). Frame models sample in
-    :class:`~superdiff.engine.frames.Frames` on their own path (``schedule`` is ignored). With ``product`` and
-    resampling the designs of one call form one SMC population, so a design depends on the others in its batch
-    (inherent to resampling; ``resample=False`` keeps designs independent).
+    (``[steps]``, the population's effective sample size per step), ``ess_threshold`` (the operator's). Frame
+    models sample in :class:`~superdiff.engine.frames.Frames` on their own path (``schedule`` is ignored). With
+    ``product`` and resampling the designs of one call form one SMC population, so a design depends on the others in
+    its batch (inherent to resampling; ``resample=False`` keeps designs independent).
     """
     frames = frame_models(models)
     if frames:
@@ -278,8 +278,9 @@ def sample_length(models: Sequence, request: SamplingRequest, length: int, indic
     else:
         schedule, space, shape = schedule or engine.VPLinear(), engine.CentredCoordinates(), (length, 3)
     seeds = [design_seed(request.seed, length, i) for i in indices]
+    operator = make_operator(request)
     result = engine.sample(
-        list(models), schedule, make_operator(request), shape=shape, steps=request.steps, t_min=request.t_min,
+        list(models), schedule, operator, shape=shape, steps=request.steps, t_min=request.t_min,
         seeds=seeds, space=space, record=True, progress=progress, device=device, model_batch=MODEL_BATCH,
         noise_scale=request.noise_scale, guidance=sharpening(request),
     )
@@ -298,6 +299,7 @@ def sample_length(models: Sequence, request: SamplingRequest, length: int, indic
     return {**out, "log_q": result.log_q.cpu().numpy(), "kappa_mean": kappa.mean(0).numpy(),
             "kappa_final": kappa[-1].numpy(), "seeds": seeds, "log_w": log_w,
             "ess": None if result.ess is None else result.ess.cpu().numpy(), "t": result.t.numpy(),
+            "ess_threshold": operator.ess_threshold,
             "kappa_path": kappa.numpy(), "log_q_path": result.log_q_path.cpu().numpy()}
 
 
@@ -360,7 +362,7 @@ def _record_ess(path: Path, length: int, population: int, res: dict, request: Sa
     steps = len(res["ess"])
     new = pd.DataFrame({"length": length, "population": population, "step": np.arange(steps),
                         "t": res["t"][1:], "ess": res["ess"], "size": len(res["seeds"]),
-                        "ess_threshold": make_operator(request).ess_threshold,
+                        "ess_threshold": res["ess_threshold"],
                         "resample_until": request.resample_until})
     _merge_rows(path, new, ["length", "population"], ["length", "population", "step"])
 
