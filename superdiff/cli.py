@@ -16,6 +16,8 @@ import argparse
 import importlib
 import sys
 
+from superdiff.allocator import keep_freed_memory
+
 #: each area's ``cli`` module and the subcommands its ``register`` adds (tests/test_cli.py checks they agree)
 COMMAND_MODULES = {
     "superdiff.demo": ("demo",),
@@ -68,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(argv[0] if argv else None).parse_args(argv)
     command = getattr(args, COMMAND_DEST)
+    keep_freed_memory()  # sampling reuses its large tensors' memory instead of faulting it in every step
     try:
         device = getattr(args, "device", None)
         if isinstance(device, str):  # flags only; a methods file's device is checked where it is read

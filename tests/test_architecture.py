@@ -24,7 +24,8 @@ ALLOWED = {
     "campaign": {"engine", "files", "proteins", "molecules"},
     "__init__": {"engine"},
     "demo": {"engine", "files", "__init__"},
-    "cli": {"engine", "files", "proteins", "molecules", "campaign", "demo", "__init__"},
+    "allocator": set(),
+    "cli": {"engine", "files", "proteins", "molecules", "campaign", "demo", "allocator", "__init__"},
 }
 #: third-party packages the engine may import (everything else it uses is the standard library)
 ENGINE_THIRD_PARTY = {"torch", "numpy", "tqdm"}
