@@ -51,19 +51,13 @@ CONSERVATIVE = {"keep_hbonds": 0.3, "clash_weight": 10.0, "angle_weight": 10.0, 
 class PolishSettings:
     """Weights and limits of the polish (the frame experts' inference setting; see the module doc).
 
-    The defaults are the built-ins' (chosen on the benchmark's designs, ``benchmarks/frame_experts.py``): 2000 Adam
-    steps (``polish_iters``) at lr 0.02 (Å, and radians for the rotations), linearly decayed, move a frame up to
-    ~10 Å, enough to close the stretched junctions the old 300 steps at lr 0.01 (~1.5 Å at most) left as chain
-    breaks. The hydrogen-bond hold weighs 30, so the sampled sheets survive; bonds (1000), the junction angles and ω
-    (200 each) and clashes (100) weigh enough that the hold does not buy its bonds with a stretched peptide, a clash
-    or Cα–Cα off 3.8 Å, and the first pass leaves fewer designs unsound than session 14's weights (hold 10, bonds
-    100, the rest 30): the sharpened (w = 1.5) strand expert's 16 designs took 19 s against 48 s, keeping the same
-    DSSP strand (0.23 of the raw 0.33). 3000 steps kept 0.26 and 4000 (with bonds 300, angles and ω 100) 0.28, but
-    each took the default campaign over its 8-minute budget (502 s, 506 s): the polish is bound by per-operation
-    overhead, so a retry of one design costs what a batch of 8 does per step. Bonds at 300 with angles and ω at 100
-    left Cα–Cα off 3.8 ± 0.1 Å for 1.5 % of the helix expert's pairs (2026-12-05). Clash limits 0.2 Å beyond the
-    benchmark's rule leave the designs clash-free under the hydrogen-bond-exempt rule; 0.1 Å left shallow overlaps
-    in 6–25 % of them.
+    The defaults are the built-ins' (chosen on the benchmark's designs, ``benchmarks/frame_experts.py``; the
+    measurements behind each choice are in docs/models.md, "Junction polish"): 2000 Adam steps (``polish_iters``)
+    at lr 0.02 (Å, and radians for the rotations), linearly decayed, can move a frame ~10 Å, enough to close a
+    stretched junction. The hydrogen-bond hold weighs 30, so the sampled sheets survive; bonds (1000), the junction
+    angles and ω (200 each) and clashes (100) weigh enough that the hold does not buy its bonds with a stretched
+    peptide, a clash or Cα–Cα off 3.8 Å. Clash limits 0.2 Å beyond the benchmark's rule leave the designs
+    clash-free under the hydrogen-bond-exempt rule (a penalty leaves a small overlap at its minimum).
     """
 
     lr: float = 0.02
