@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from superdiff.files.atomic import write_json_atomic
 from superdiff.files.provenance import provenance
 
-#: runs the CLI in this child process; "default" first undoes nothing but skips the setting
+#: the child process: the `superdiff` command line, with keep_freed_memory() replaced by a no-op in mode "default"
 RUNNER = "import sys, superdiff.cli as c\nif sys.argv[1] == 'default':\n    c.keep_freed_memory = lambda: False\n" \
          "sys.exit(c.main(sys.argv[2:]))"
 JOB = ["sample-backbones", "--model", "builtin:helix_frames", "--model", "builtin:strand_frames", "--method", "and",

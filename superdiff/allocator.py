@@ -3,9 +3,10 @@
 A sampling step allocates and frees the same large tensors (a frame network's pair features, ``[B, L, L, C]``,
 are megabytes) hundreds of times. glibc's ``malloc`` serves blocks above its mmap threshold with a fresh
 ``mmap`` and returns them with ``munmap``, and trims the heap's free top back to the system, so every step
-faults its pages in again: a frame-expert sampling job spent ~9 % of its time in the kernel (1.9 M page faults
-for 8 designs of 50 residues). Raising both limits lets freed blocks be reused: 0.1 M faults, 9 % less wall time,
-at the cost of holding up to ``TRIM_THRESHOLD`` of freed memory (``benchmarks/allocator.py``).
+faults its pages in again: a frame-expert sampling job (8 designs of 50 residues) spent ~14 % of its time in the
+kernel on 3.3–3.7 M page faults. Raising both limits lets freed blocks be reused: 3 % of the faults, 14 % less wall
+time, the same designs, at the cost of holding up to ``TRIM_THRESHOLD`` of freed memory (``benchmarks/allocator.py``,
+``benchmarks/out/allocator.json``).
 
 Both limits are needed: a high mmap threshold alone puts the blocks on the heap, which is then trimmed after
 every free (more faults than before); a high trim threshold alone does not touch the mmapped blocks.
