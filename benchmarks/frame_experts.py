@@ -9,7 +9,8 @@ methods), ``--steps`` reverse steps (the protein default, 200). Per method:
 * bonds: the share of N–CA, CA–C and C–N (peptide) bonds within 0.05 Å of Engh–Huber (1.458 / 1.525 / 1.329 Å),
   all three together and the peptide bond alone (N–CA and CA–C are ideal by construction of the frames);
 * Cα–Cα: the share of consecutive pairs at 3.80 ± 0.10 Å; chain breaks: the share of designs with a Cα gap
-  > 4.2 Å (the evaluation reports those designs as failed);
+  > 4.2 Å (the evaluation reports those designs as failed); crowded: the share of residues whose nearest Cα more
+  than 3 residues away is closer than 3.8 Å (a collapsed sample; real chains ~1 %);
 * clashes: heavy-atom (N, CA, C, O) pairs more than 3 residues apart closer than 3.0 Å; the share of clash-free
   designs; also with N–O pairs (backbone hydrogen bonds, ~2.9 Å) exempt down to 2.5 Å. Real chains are the
   calibration row (``reference``: the first 80 residues of every chain of the backbone set): few of them pass the
@@ -51,10 +52,15 @@ TARGETS = {"helix_frames": "DSSP helix ≥ 0.50", "strand_frames": "DSSP strand 
            "and": "mean helix ≥ 0.15 and mean strand ≥ 0.15", "all": "bonds ≥ 99 %, clash-free ≥ 95 %"}
 
 
+#: Å: a residue whose nearest Cα more than 3 residues away in the chain is closer than this is crowded (real chains:
+#: about 1 % of residues; a collapsed sample: most of them)
+CROWDED_CA = 3.8
+
+
 def geometry(atoms: np.ndarray) -> dict:
     """Bond, Cα–Cα and clash figures of one backbone ``[L, 4, 3]`` (Å): the evaluation's checks
-    (:func:`~superdiff.proteins.quality.backbone_geometry`) plus the issue's strict clash rule (no N–O exemption)
-    and the polish's rule (N–O pairs allowed down to 2.5 Å)."""
+    (:func:`~superdiff.proteins.quality.backbone_geometry`) plus the issue's strict clash rule (no N–O exemption),
+    the polish's rule (N–O pairs allowed down to 2.5 Å) and the share of residues crowded (:data:`CROWDED_CA`)."""
     length = len(atoms)
     g = backbone_geometry(atoms[:, 1], atoms)
     bonds_ok = (g.n_ca_ok * length + g.ca_c_ok * length + g.c_n_ok * (length - 1)) / (3 * length - 1)
@@ -63,7 +69,9 @@ def geometry(atoms: np.ndarray) -> dict:
     dist = np.linalg.norm(flat[:, None] - flat[None], axis=-1)
     far = np.abs(residue[:, None] - residue[None]) > 3
     limits = clash_limits(length, 3.0, hbond=2.5).numpy()
+    ca = dist[1::4, 1::4] + np.where(far[::4, ::4], 0.0, np.inf)
     return {"clashes_hbond_exempt": int(np.triu(dist < limits).sum()), "bonds_ok": float(bonds_ok),
+            "ca_crowded": float((ca.min(-1) < CROWDED_CA).mean()),
             "peptide_ok": g.c_n_ok, "c_n_mean": float(np.linalg.norm(atoms[1:, 0] - atoms[:-1, 2], axis=-1).mean()),
             "ca_ca_ok": g.ca_ca_ok, "clashes": int(np.triu((dist < 3.0) & far).sum()),
             "ca_gap_max": float(np.linalg.norm(atoms[1:, 1] - atoms[:-1, 1], axis=-1).max())}
@@ -118,7 +126,8 @@ def run_method(models, name: str, lengths, num: int, steps: int, seed: int, nois
 def print_row(name: str, kind: str, m: dict, seconds: float) -> None:
     print(f"{name:>14s} {kind[:6]:>6s} {m['n']:3d} {m['helix']:6.3f} {m['strand']:6.3f} {m['both_sse_015']:8.3f} "
           f"{m['bonds_ok']:6.3f} {m['peptide_ok']:6.3f} {m['ca_ca_ok']:6.3f} {m['clash_free']:10.3f} "
-          f"{m['clash_free_hbond_exempt']:9.3f} {m['chain_break']:6.3f} {seconds:6.0f}", flush=True)
+          f"{m['clash_free_hbond_exempt']:9.3f} {m['chain_break']:6.3f} {m['ca_crowded']:7.3f} {seconds:6.0f}",
+          flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -145,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     for m in models:
         m.polish_iters = 0  # raw samples; the polish is applied below, so both are reported
     print(f"{'method':>14s} {'polish':>6s} {'n':>3s} {'helix':>6s} {'strand':>6s} {'both≥.15':>8s} {'bonds':>6s} "
-          f"{'C–N':>6s} {'CαCα':>6s} {'clash-free':>10s} {'hb-exempt':>9s} {'breaks':>6s} {'s':>6s}", flush=True)
+          f"{'C–N':>6s} {'CαCα':>6s} {'clash-free':>10s} {'hb-exempt':>9s} {'breaks':>6s} {'crowded':>7s} {'s':>6s}",
+          flush=True)
     reference = evaluate([c.atoms[:80] for c in load_backbone_set()])
     results = {"reference": {"raw": reference, "polished": reference, "seconds": 0.0}}
     print_row("reference", "real", reference["summary"], 0.0)

@@ -55,7 +55,10 @@ class FrameTrainConfig:
     aux_t_max: float = 0.25
     clash_weight: float = 0.0  # > 0: steric loss on the predicted atoms for t < aux_t_max (see clash_loss)
     hbond_weight: float = 0.0  # > 0: loss on the true backbone hydrogen bonds (see hbond_loss) for t < hbond_t_max
-    hbond_t_max: float = 0.5
+    #: 0.25 like the other atom losses: at higher noise the posterior over which residues pair is broad, and a
+    #: distance MSE on a prediction under a broad posterior is smallest for a CONTRACTED prediction; at 0.5 the
+    #: strand expert's predictions shrank to Rg ~3 Å at t ≈ 0.4 and its samples collapsed (docs/models.md)
+    hbond_t_max: float = 0.25
     junction_weight: float = 0.0  # > 0: loss on the distances across each peptide junction for t < aux_t_max
     pair_crops: int = 0  # > 0: of so many candidate crops per chain, keep the one with the most strand pairs
     seed: int = 0
@@ -214,7 +217,8 @@ def frame_loss(model: FrameDenoiser, atoms: torch.Tensor, cfg: FrameTrainConfig,
         aux = aux + cfg.clash_weight * low * clash_loss(atoms_hat)
     if cfg.hbond_weight:
         aux = aux + cfg.hbond_weight * (t < cfg.hbond_t_max).float() * hbond_loss(atoms_hat, atoms_true)
-    l_junction = junction_loss(atoms_hat, atoms_true)
+    with torch.set_grad_enabled(bool(cfg.junction_weight) and torch.is_grad_enabled()):  # else logged only
+        l_junction = junction_loss(atoms_hat, atoms_true)
     if cfg.junction_weight:
         aux = aux + cfg.junction_weight * low * l_junction
     loss = (w * l_trans).mean() + cfg.rot_weight * l_rot.mean() + cfg.aux_weight * aux.mean()
