@@ -11,6 +11,7 @@ from superdiff.proteins.frame_training import (
     FrameTrainConfig,
     _paired_start,
     clean_frames,
+    frame_loss,
     hbond_loss,
     junction_loss,
     model_atoms,
@@ -46,6 +47,25 @@ def test_paired_start_keeps_more_ladder_bonds_inside_the_crop_than_random_starts
     assert np.mean(chosen) > np.mean(random) + 2
     cfg = FrameTrainConfig(pair_crops=8, min_crop=48, max_crop=48, batch_size=4)
     assert tuple(sample_crops([chain], cfg, np.random.default_rng(1)).shape) == (4, 48, 4, 3)
+
+
+def test_the_hbond_loss_acts_only_below_its_noise_level_by_default_where_the_atom_losses_act():
+    # at higher noise a distance loss on truth-selected pairs is minimised by a contracted prediction (the strand
+    # expert's samples collapsed with it below t = 0.5): the default keeps it where the posterior is sharp
+    from superdiff.proteins.frame_net import FrameDenoiser, FrameNetConfig
+
+    assert FrameTrainConfig().hbond_t_max <= FrameTrainConfig().aux_t_max
+    torch.manual_seed(0)
+    net = FrameDenoiser(FrameNetConfig(dim=16, pair_dim=8, heads=2, layers=2, rbf=8))
+    atoms = torch.from_numpy(_sheet_chain().atoms[:48].astype(np.float32))[None].repeat(2, 1, 1, 1)
+
+    def loss(t_min: float, **hbond) -> float:
+        cfg = FrameTrainConfig(t_min=t_min, **hbond)
+        return float(frame_loss(net, atoms, cfg, torch.Generator().manual_seed(3))[0].detach())
+
+    high_noise = 0.6  # every t of the batch is drawn from [t_min, 1]
+    assert loss(high_noise, hbond_weight=1e3) == loss(high_noise, hbond_weight=0.0)
+    assert loss(high_noise, hbond_weight=1e3, hbond_t_max=1.0) > loss(high_noise, hbond_weight=0.0)
 
 
 def test_hbond_loss_is_zero_on_the_truth_and_grows_when_strands_part():
