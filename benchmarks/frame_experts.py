@@ -10,7 +10,7 @@ methods), ``--steps`` reverse steps (the protein default, 200). Per method:
   all three together and the peptide bond alone (N–CA and CA–C are ideal by construction of the frames);
 * Cα–Cα: the share of consecutive pairs at 3.80 ± 0.10 Å; chain breaks: the share of designs with a Cα gap
   > 4.2 Å (the evaluation reports those designs as failed); crowded: the share of residues whose nearest Cα more
-  than 3 residues away is closer than 3.8 Å (a collapsed sample; real chains ~1 %);
+  than 3 residues away is closer than 3.8 Å (real chains 0.4 %, a collapsed sample half);
 * clashes: heavy-atom (N, CA, C, O) pairs more than 3 residues apart closer than 3.0 Å; the share of clash-free
   designs; also with N–O pairs (backbone hydrogen bonds, ~2.9 Å) exempt down to 2.5 Å. Real chains are the
   calibration row (``reference``: the first 80 residues of every chain of the backbone set): few of them pass the
@@ -41,7 +41,7 @@ from superdiff.proteins.backbone_set import dssp, load_backbone_set
 from superdiff.proteins.frame_experts import FRAME_INFERENCE, load_frame_expert
 from superdiff.proteins.frame_polish import PolishSettings, clash_limits, polish_frames
 from superdiff.proteins.frames_backbone import atoms_from_frames, frames_from_atoms
-from superdiff.proteins.quality import backbone_geometry
+from superdiff.proteins.quality import CLASH_SEPARATION, backbone_geometry
 from superdiff.proteins.registry import load_model
 from superdiff.proteins.sampling import DEFAULT_STEPS, SamplingRequest, polish_steps, sample_length
 from superdiff.proteins.structure import MAX_CA_GAP
@@ -53,7 +53,7 @@ TARGETS = {"helix_frames": "DSSP helix ≥ 0.50", "strand_frames": "DSSP strand 
 
 
 #: Å: a residue whose nearest Cα more than 3 residues away in the chain is closer than this is crowded (real chains:
-#: about 1 % of residues; a collapsed sample: most of them)
+#: 0.4 % of residues; a collapsed sample: half of them)
 CROWDED_CA = 3.8
 
 
@@ -67,7 +67,7 @@ def geometry(atoms: np.ndarray) -> dict:
     flat = atoms.reshape(-1, 3)
     residue = np.repeat(np.arange(length), 4)
     dist = np.linalg.norm(flat[:, None] - flat[None], axis=-1)
-    far = np.abs(residue[:, None] - residue[None]) > 3
+    far = np.abs(residue[:, None] - residue[None]) > CLASH_SEPARATION
     limits = clash_limits(length, 3.0, hbond=2.5).numpy()
     ca = dist[1::4, 1::4] + np.where(far[::4, ::4], 0.0, np.inf)
     return {"clashes_hbond_exempt": int(np.triu(dist < limits).sum()), "bonds_ok": float(bonds_ok),

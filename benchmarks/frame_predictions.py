@@ -33,10 +33,8 @@ from frame_experts import load
 
 from superdiff.files.atomic import write_json_atomic
 from superdiff.files.provenance import provenance
+from superdiff.proteins.quality import CLASH_SEPARATION
 from superdiff.proteins.sampling import DEFAULT_STEPS, SamplingRequest, sample_length
-
-#: residues closer than this in the chain are not counted as contacts (the clash rule's separation)
-MIN_SEPARATION = 3
 
 
 def spacing(ca: torch.Tensor) -> dict:
@@ -46,7 +44,7 @@ def spacing(ca: torch.Tensor) -> dict:
     rg = centred.pow(2).sum(-1).mean(-1).sqrt().mean()
     d = torch.cdist(ca, ca)
     idx = torch.arange(ca.shape[1], device=ca.device)
-    d = d.masked_fill((idx[:, None] - idx[None]).abs() <= MIN_SEPARATION, float("inf"))
+    d = d.masked_fill((idx[:, None] - idx[None]).abs() <= CLASH_SEPARATION, float("inf"))
     nearest = d.min(-1).values.flatten().cpu().numpy()
     q05, q50 = np.quantile(nearest, [0.05, 0.5])
     return {"rg": float(rg), "nearest_q05": float(q05), "nearest_q50": float(q50)}

@@ -95,8 +95,9 @@ def _register_train_frames(sub: argparse._SubParsersAction) -> None:
                    help="weight of the steric loss on predicted atoms at low noise (0: off)")
     p.add_argument("--hbond-weight", type=float, default=0.0,
                    help="weight of the loss on the true backbone hydrogen-bond distances (0: off)")
-    p.add_argument("--hbond-t-max", type=float, default=0.25,
-                   help="apply the hydrogen-bond loss for t below this (higher contracts the predictions)")
+    p.add_argument("--hbond-t-max", type=float, default=None,
+                   help="apply the hydrogen-bond loss for t below this (default: where the other atom losses act; "
+                        "higher contracts the predictions)")
     p.add_argument("--junction-weight", type=float, default=0.0,
                    help="weight of the loss on the distances across each peptide junction at low noise (0: off)")
     p.add_argument("--init", default=None, metavar="WEIGHTS",

@@ -120,6 +120,11 @@ def _earlier_commands(out: Path, init: FrameExpert | None) -> list[str]:
     return []
 
 
+def _or_default(value, default):
+    """``value`` unless the command line left it unset (None)."""
+    return default if value is None else value
+
+
 def train_frames_command(args: argparse.Namespace, command: str) -> int:
     """``superdiff train-frames``: select the subset, train (resuming from ``<out>.state.pt``), save weights.
 
@@ -138,7 +143,8 @@ def train_frames_command(args: argparse.Namespace, command: str) -> int:
                            lr=args.lr, seed=args.seed, max_minutes=args.max_minutes, min_crop=args.min_crop,
                            max_crop=args.max_crop, clash_weight=getattr(args, "clash_weight", 0.0),
                            hbond_weight=getattr(args, "hbond_weight", 0.0),
-                           hbond_t_max=getattr(args, "hbond_t_max", 0.25), pair_crops=getattr(args, "pair_crops", 0),
+                           hbond_t_max=_or_default(getattr(args, "hbond_t_max", None), FrameTrainConfig.hbond_t_max),
+                           pair_crops=getattr(args, "pair_crops", 0),
                            junction_weight=getattr(args, "junction_weight", 0.0))
     init_path = Path(args.init) if getattr(args, "init", None) else None
     if init_path is not None and init_path.resolve() == Path(args.out).resolve():
