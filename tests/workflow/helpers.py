@@ -71,18 +71,30 @@ JOB_RE = re.compile(r"^(?:local)?rule (\w+):\n(?:    .*\n)*?    wildcards: (.*)$
 RULE_RE = re.compile(r"^(?:local)?rule (\w+):$", re.MULTILINE)
 
 
-def planned_jobs(dry_run_output: str) -> list[tuple[str, dict[str, str]]]:
-    """(rule, wildcards) of every job a dry run lists (jobs without wildcards get {})."""
+def _job_blocks(output: str) -> list[tuple[str, str | None, dict[str, str]]]:
+    """(rule, jobid, wildcards) of every job block a Snakemake log or dry run lists."""
     jobs = []
-    blocks = re.split(r"\n(?=(?:local)?rule \w+:\n)", dry_run_output)
-    for block in blocks:
+    for block in re.split(r"\n(?=(?:local)?rule \w+:\n)", output):
         m = RULE_RE.search(block)
         if not m or not block.lstrip().startswith(("rule ", "localrule ")):
             continue
         wc = re.search(r"^    wildcards: (.*)$", block, re.MULTILINE)
+        jobid = re.search(r"^    jobid: (\d+)$", block, re.MULTILINE)
         wildcards = dict(item.split("=", 1) for item in wc.group(1).split(", ")) if wc else {}
-        jobs.append((m.group(1), wildcards))
+        jobs.append((m.group(1), jobid.group(1) if jobid else None, wildcards))
     return jobs
+
+
+def planned_jobs(dry_run_output: str) -> list[tuple[str, dict[str, str]]]:
+    """(rule, wildcards) of every job a dry run lists (jobs without wildcards get {})."""
+    return [(rule, wildcards) for rule, _, wildcards in _job_blocks(dry_run_output)]
+
+
+def finished_jobs(log: str) -> list[tuple[str, dict[str, str]]]:
+    """(rule, wildcards) of every job a run's log reports finished ("Finished jobid: N"). Only these are complete:
+    a job killed after writing its outputs (or its benchmark) but before Snakemake recorded it is rerun."""
+    done = set(re.findall(r"^Finished jobid: (\d+) ", log, re.MULTILINE))
+    return [(rule, wildcards) for rule, jobid, wildcards in _job_blocks(log) if jobid in done]
 
 
 def copy_config(src: Path, dest: Path, edit=None) -> Path:
