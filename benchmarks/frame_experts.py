@@ -57,6 +57,14 @@ TARGETS = {"helix_frames": "DSSP helix ≥ 0.50", "strand_frames": "DSSP strand 
 CROWDED_CA = 3.8
 
 
+def nearest_nonlocal_ca(ca: np.ndarray) -> np.ndarray:
+    """Per residue, the distance (Å) to the nearest Cα more than ``CLASH_SEPARATION`` residues away in the chain:
+    Cα traces ``[..., L, 3]`` (Å) → ``[..., L]`` (real chains: median ~6.0 Å, 5 % ~4.4 Å)."""
+    dist = np.linalg.norm(ca[..., :, None, :] - ca[..., None, :, :], axis=-1)
+    idx = np.arange(ca.shape[-2])
+    return np.where(np.abs(idx[:, None] - idx[None]) > CLASH_SEPARATION, dist, np.inf).min(-1)
+
+
 def geometry(atoms: np.ndarray) -> dict:
     """Bond, Cα–Cα and clash figures of one backbone ``[L, 4, 3]`` (Å): the evaluation's checks
     (:func:`~superdiff.proteins.quality.backbone_geometry`) plus the issue's strict clash rule (no N–O exemption),
@@ -69,9 +77,8 @@ def geometry(atoms: np.ndarray) -> dict:
     dist = np.linalg.norm(flat[:, None] - flat[None], axis=-1)
     far = np.abs(residue[:, None] - residue[None]) > CLASH_SEPARATION
     limits = clash_limits(length, 3.0, hbond=2.5).numpy()
-    ca = dist[1::4, 1::4] + np.where(far[::4, ::4], 0.0, np.inf)
     return {"clashes_hbond_exempt": int(np.triu(dist < limits).sum()), "bonds_ok": float(bonds_ok),
-            "ca_crowded": float((ca.min(-1) < CROWDED_CA).mean()),
+            "ca_crowded": float((nearest_nonlocal_ca(atoms[:, 1]) < CROWDED_CA).mean()),
             "peptide_ok": g.c_n_ok, "c_n_mean": float(np.linalg.norm(atoms[1:, 0] - atoms[:-1, 2], axis=-1).mean()),
             "ca_ca_ok": g.ca_ca_ok, "clashes": int(np.triu((dist < 3.0) & far).sum()),
             "ca_gap_max": float(np.linalg.norm(atoms[1:, 1] - atoms[:-1, 1], axis=-1).max())}

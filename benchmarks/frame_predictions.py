@@ -29,11 +29,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from frame_experts import load
+from frame_experts import load, nearest_nonlocal_ca
 
 from superdiff.files.atomic import write_json_atomic
 from superdiff.files.provenance import provenance
-from superdiff.proteins.quality import CLASH_SEPARATION
 from superdiff.proteins.sampling import DEFAULT_STEPS, SamplingRequest, sample_length
 
 
@@ -42,10 +41,7 @@ def spacing(ca: torch.Tensor) -> dict:
     ``[B, L, 3]`` (Å)."""
     centred = ca - ca.mean(1, keepdim=True)
     rg = centred.pow(2).sum(-1).mean(-1).sqrt().mean()
-    d = torch.cdist(ca, ca)
-    idx = torch.arange(ca.shape[1], device=ca.device)
-    d = d.masked_fill((idx[:, None] - idx[None]).abs() <= CLASH_SEPARATION, float("inf"))
-    nearest = d.min(-1).values.flatten().cpu().numpy()
+    nearest = nearest_nonlocal_ca(ca.detach().cpu().double().numpy()).flatten()
     q05, q50 = np.quantile(nearest, [0.05, 0.5])
     return {"rg": float(rg), "nearest_q05": float(q05), "nearest_q50": float(q50)}
 
