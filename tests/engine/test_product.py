@@ -22,6 +22,7 @@ def _weighted(result):
     return w, mean.item(), std.item()
 
 
+@pytest.mark.slow  # ~4 s of SMC; the fast lane keeps the other product oracles
 def test_product_of_two_gaussians_is_exact_and_score_summing_is_not(schedule):
     models = [GaussianMixture([[1.0]], 1.0, schedule=schedule), GaussianMixture([[-1.0]], 0.6, schedule=schedule)]
     mean, std = product_of_gaussians(torch.tensor(1.0), 1.0, torch.tensor(-1.0), 0.6)

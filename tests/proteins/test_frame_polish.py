@@ -84,6 +84,7 @@ def test_unsound_flags_chain_breaks_peptide_bonds_and_clashes_but_not_hydrogen_b
     assert bool((bonded.any(-1).any(-1) & ~unsound(real)).any())
 
 
+@pytest.mark.slow  # ~5 s of polishing; the fast lane keeps the chain-break polish test
 def test_retry_repolishes_only_the_unsound_designs():
     """A polish too short to close a stretched junction (20 steps) leaves a chain break; the retry (here 100 × the
     steps) closes it from the input frames, and a sound design in the same batch keeps its first polish bit for
@@ -111,6 +112,7 @@ def test_the_last_retry_uses_the_conservative_weights():
     assert PolishSettings(retry_factor=0).attempts(100) == [(PolishSettings(retry_factor=0), 100)]
 
 
+@pytest.mark.slow  # ~6 s of polishing on a real chain
 def test_polish_clears_shallow_clashes_and_keeps_a_real_chains_structure():
     """A real chain squeezed by 8 % (contacts of 3.2 Å fall to 2.9 Å, bonds stretch at the junctions) comes back
     clash-free under the hydrogen-bond-exempt rule with ideal peptide bonds and its DSSP helix and strand."""

@@ -29,6 +29,7 @@ from .helpers import (
 )
 
 
+@pytest.mark.slow  # snakemake --lint, ~3 s
 def test_lint_is_clean(tmp_path):
     res = run(ROOT, None, "--lint")
     assert res.returncode == 0, res.stdout + res.stderr
