@@ -110,6 +110,7 @@ def test_summary_fields_and_invalid_molecules_score_zero():
     assert not any(k.startswith("mean_min") for k in single)
 
 
+@pytest.mark.slow  # trains both oracle halves, ~3.5 s
 def test_train_oracles_records_both_halves(tmp_path):
     results = oracles.train_oracles(tmp_path, targets=("gsk3b",), n_estimators=5, progress=False)
     manifest = read_manifest(tmp_path)["artefacts"]

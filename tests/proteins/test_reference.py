@@ -48,6 +48,7 @@ def test_stored_sse_matches_psea():
         assert psea(c.ca) == c.sse
 
 
+@pytest.mark.slow  # builds a reference set from the tmtools files, ~3 s
 def test_builder_on_tmtools_data(tmp_path):
     root = installed_tmtools_data()
     if root is None:
